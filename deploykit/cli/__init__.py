@@ -1,0 +1,42 @@
+"""The ``deploykit`` command: a thin Typer layer over the library.
+
+Each verb lives in its own module and is registered here. User errors
+(:class:`DeployKitError`) print one line and exit non-zero; bugs stay tracebacks.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from deploykit.cli import export, models
+from deploykit.errors import DeployKitError
+
+app = typer.Typer(
+    name="deploykit",
+    help="Prune, export and benchmark image classifiers for edge deployment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("models")(models.models)
+app.command("export")(export.export)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return (and, as a console script, exit with) the exit code."""
+    try:
+        app(args=argv, prog_name="deploykit")
+        code = 0
+    except SystemExit as exc:  # typer exits itself after --help and usage errors
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except DeployKitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        code = 130
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,159 @@
+"""Labelled image sets: digits, ImageFolder, and arrays in .npz files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deploykit.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+DIGITS_TEST_SIZE = 400
+SPLITS = ("train", "test", "all")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Raw images and labels.
+
+    Attributes:
+        images: N x C x H x W float32 in [0, 1].
+        labels: N int64 class indices (-1 where unlabelled).
+        classes: class names, indexed by label.
+        name: where the set came from, e.g. ``"digits:test"``.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    name: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, count: int | None) -> Dataset:
+        """The first ``count`` samples (all when None)."""
+        if count is None or count >= len(self):
+            return self
+        return Dataset(self.images[:count], self.labels[:count], self.classes, self.name)
+
+
+def _split(labels: np.ndarray, split: str, test_size: int, seed: int) -> np.ndarray:
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(labels))
+    if split == "all":
+        return index
+    train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=labels)
+    return np.sort(train if split == "train" else test)
+
+
+def digits(split: str = "test") -> Dataset:
+    """scikit-learn's 1,797 real 8x8 handwritten digits, with a fixed 400-image test split."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = (bunch.images / 16.0).astype(np.float32)[:, None]
+    labels = bunch.target.astype(np.int64)
+    index = _split(labels, split, DIGITS_TEST_SIZE, seed=0)
+    classes = tuple(str(i) for i in range(10))
+    return Dataset(images[index], labels[index], classes, f"digits:{split}")
+
+
+def read_image(path: Path, size: int | None = None) -> np.ndarray:
+    """One image file as 3 x H x W float32 in [0, 1], optionally resized to ``size`` square.
+
+    Raises:
+        InputError: when the file is missing or not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if size:
+                img = img.resize((size, size), Image.BILINEAR)
+            array = np.asarray(img, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise InputError(f"image {path} does not exist", "check the path") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"cannot read image {path} ({exc})", "give a PNG or JPEG file") from None
+    return array.transpose(2, 0, 1)
+
+
+def image_folder(root: Path, split: str = "test", size: int = 256) -> Dataset:
+    """An ImageFolder (one sub-folder per class) read into memory.
+
+    A ``train``/``val``/``test`` sub-folder is used when present; otherwise the
+    folder is split 80/20 with a fixed seed. Images are read at ``size`` square
+    so that the spec's own resize and crop can follow.
+    """
+    if split != "all":
+        for name in (split, "val" if split == "test" else split):
+            if (root / name).is_dir():
+                return image_folder(root / name, "all", size)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    files = [
+        (f, label)
+        for label, cls in enumerate(classes)
+        for f in sorted((root / cls).rglob("*"))
+        if f.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not files:
+        raise InputError(
+            f"no images found in {root}",
+            "an ImageFolder has one sub-folder per class holding .png/.jpg files",
+        )
+    labels = np.array([label for _, label in files], dtype=np.int64)
+    counts = np.bincount(labels)
+    if split != "all" and len(files) >= 10 and counts.min() >= 2:
+        index = _split(labels, split, max(len(classes), len(files) // 5), seed=0)
+    else:
+        index = np.arange(len(files))
+    images = np.stack([read_image(files[i][0], size) for i in index])
+    return Dataset(images, labels[index], tuple(classes), f"{root}:{split}")
+
+
+def npz_arrays(path: Path) -> Dataset:
+    """Images (key ``x`` or ``images``) and optional labels (``y`` or ``labels``) from .npz."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            key = next((k for k in ("x", "images") if k in data), None)
+            if key is None:
+                raise InputError(f"{path} has no 'x' or 'images' array", "save images under 'x'")
+            images = data[key].astype(np.float32)
+            label_key = next((k for k in ("y", "labels") if k in data), None)
+            labels = data[label_key].astype(np.int64) if label_key else -np.ones(len(images), int)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {path} ({exc})", "give a .npz written by numpy") from None
+    if images.ndim != 4:
+        raise InputError(f"{path}: images must be N x C x H x W, got shape {images.shape}")
+    if images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
+        images = images.transpose(0, 3, 1, 2)
+    classes = tuple(str(i) for i in range(int(labels.max()) + 1)) if labels.max() >= 0 else ()
+    return Dataset(np.ascontiguousarray(images), labels, classes, str(path))
+
+
+def load_dataset(ref: str, split: str = "test", limit: int | None = None) -> Dataset:
+    """Load a dataset by reference: ``digits``, an ImageFolder directory, or a ``.npz`` file.
+
+    Args:
+        ref: the reference.
+        split: ``train``, ``test`` or ``all``.
+        limit: keep at most this many samples.
+    """
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}", f"use one of {', '.join(SPLITS)}")
+    if ref == "digits":
+        return digits(split).take(limit)
+    path = Path(ref)
+    if path.is_dir():
+        return image_folder(path, split).take(limit)
+    if path.suffix == ".npz" and path.is_file():
+        return npz_arrays(path).take(limit)
+    raise InputError(
+        f"unknown dataset {ref!r}",
+        "use 'digits', an ImageFolder directory, or a .npz file with images under 'x'",
+    )

@@ -1,0 +1,47 @@
+"""The one error family users see: a message saying what is wrong and what to do."""
+
+from __future__ import annotations
+
+
+class DeployKitError(Exception):
+    """A user error: the CLI prints its message on one line and exits non-zero.
+
+    Args:
+        message: what is wrong.
+        hint: what to do about it; appended to the message.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} ({hint})" if hint else message)
+
+
+class InputError(DeployKitError):
+    """A path, option or value given by the user is wrong."""
+
+
+class ModelLoadError(DeployKitError):
+    """A model reference could not be turned into a model."""
+
+
+class ShapeError(DeployKitError):
+    """A shape does not match what the model or artifact expects."""
+
+
+class MissingBackendError(DeployKitError):
+    """An optional framework or runtime is not installed."""
+
+    exit_code = 3
+
+
+class VerificationError(DeployKitError):
+    """An artifact's outputs disagree with its source beyond tolerance."""
+
+    exit_code = 4
+
+
+class CalibrationError(DeployKitError):
+    """A calibration set is missing, empty, too small or does not fit the model."""

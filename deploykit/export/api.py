@@ -1,0 +1,184 @@
+"""The export pipeline shared by every target: load, build, verify, rename, manifest."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deploykit.data import load_dataset, prepare
+from deploykit.errors import InputError
+from deploykit.export.verify import DEFAULT_TOLERANCES, Tolerance, check
+from deploykit.fileio import atomic_path, ensure_dir
+from deploykit.manifest import Manifest
+from deploykit.runners import RunnerOptions, open_runner
+from deploykit.sources import LoadedModel, SourceOptions, load_model
+from deploykit.spec import InputSpec
+from deploykit.targets import DEFAULT_BACKEND, check_precision, get_target
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to build.
+
+    Attributes:
+        target: ``onnx``, ``tflite`` or ``trt`` (see ``deploykit.targets``).
+        precision: ``fp32``, ``fp16``, ``int8`` or ``int8-dynamic``.
+        out_dir: folder for the artifact and its manifest.
+        name: artifact file stem (default: model name, precision and target).
+        opset: ONNX opset.
+        dynamic_batch: whether the batch axis stays dynamic.
+        simplify: run onnxslim on exported ONNX graphs.
+        verify: compare the artifact with its source before keeping it.
+        tolerance: verification tolerance (default: per precision).
+        verify_data: dataset whose images are the verification samples.
+        verify_samples: how many samples to verify on.
+        calib: calibration set (``.npz``) for INT8.
+        calib_method: ``minmax``, ``entropy`` or ``percentile``.
+        max_accuracy_drop: top-1 points INT8 may lose against FP32 (needs ``eval_data``).
+        eval_data: labelled dataset for the accuracy budget.
+        keep_fp32: node names or op types kept in FP32 when quantizing.
+        options: target-specific settings (workspace, delegate, int8 I/O, ...).
+    """
+
+    target: str = "onnx"
+    precision: str = "fp32"
+    out_dir: Path = Path("out")
+    name: str | None = None
+    opset: int = 18
+    dynamic_batch: bool = True
+    simplify: bool = True
+    verify: bool = True
+    tolerance: Tolerance | None = None
+    verify_data: str = "digits"
+    verify_samples: int = 32
+    calib: Path | None = None
+    calib_method: str = "minmax"
+    max_accuracy_drop: float | None = None
+    eval_data: str | None = None
+    keep_fp32: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BuildInfo:
+    """What a target's ``build`` reports about the artifact it wrote.
+
+    Attributes:
+        exporter: which tool ran and how (name, version, opset, fallbacks).
+        spec: the artifact's input spec when it differs from the source's (e.g. NHWC).
+        calibration: calibration set and method, for INT8.
+        details: anything else worth recording (fallback layers, node counts).
+        device: the device the artifact is bound to (TensorRT).
+        runner_extra: backend options needed to run the artifact for verification.
+    """
+
+    exporter: dict[str, Any]
+    spec: InputSpec | None = None
+    calibration: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    device: dict[str, Any] | None = None
+    runner_extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExportResult:
+    """The artifact, its manifest and the verification record."""
+
+    artifact: Path
+    manifest: Manifest
+
+
+def artifact_name(loaded: LoadedModel, request: ExportRequest) -> str:
+    """Default file name: ``resnet18.onnx``, ``resnet18_int8.onnx``, ``resnet18_fp16_tflite.tflite``."""
+    target = get_target(request.target)
+    parts = [request.name or loaded.name]
+    if request.name is None:
+        if request.precision != "fp32":
+            parts.append(request.precision.replace("-", "_"))
+        if request.target != "onnx":
+            parts.append(request.target)
+    return "_".join(parts) + target.suffix
+
+
+def verification_samples(spec: InputSpec, data: str, count: int) -> np.ndarray:
+    """Real images from ``data`` prepared for ``spec`` (NCHW float32)."""
+    dataset = load_dataset(data, split="test", limit=count)
+    return prepare(dataset.images, spec)
+
+
+def source_runner(loaded: LoadedModel, threads: int | None = None):
+    """An open runner over the source model itself (the verification reference)."""
+    target = loaded.path if loaded.kind == "onnx" else loaded.model
+    return open_runner(DEFAULT_BACKEND[loaded.kind], target, loaded.spec, RunnerOptions(threads))
+
+
+def reference_logits(loaded: LoadedModel, samples: np.ndarray) -> np.ndarray:
+    """The source model's logits on ``samples``."""
+    with source_runner(loaded) as runner:
+        return runner.infer(samples)
+
+
+def verify_artifact(
+    loaded: LoadedModel, request: ExportRequest, path: Path, spec: InputSpec, info: BuildInfo
+) -> dict[str, Any]:
+    """Run ``path`` in its default backend and the source on the same real samples."""
+    fmt = get_target(request.target).fmt
+    samples = verification_samples(loaded.spec, request.verify_data, request.verify_samples)
+    reference = reference_logits(loaded, samples)
+    options = RunnerOptions(precision=request.precision, extra=info.runner_extra)
+    with open_runner(DEFAULT_BACKEND[fmt], path, spec, options) as runner:
+        candidate = runner.infer(samples)
+        backend = runner.info
+    tolerance = request.tolerance or DEFAULT_TOLERANCES[request.precision]
+    record = check(
+        reference, candidate, tolerance, f"{request.target} {request.precision} artifact"
+    )
+    return {**record, "backend": backend.backend, "data": request.verify_data}
+
+
+def export_model(
+    model: str | LoadedModel, request: ExportRequest, source: SourceOptions | None = None
+) -> ExportResult:
+    """Export a model to one artifact, verify it, and write its manifest beside it.
+
+    Args:
+        model: a model reference (see :func:`deploykit.sources.load_model`) or a loaded model.
+        request: what to build.
+        source: how to load ``model`` when it is a reference.
+
+    Raises:
+        DeployKitError: for anything the user can fix; no partial artifact is left.
+    """
+    target = get_target(request.target)
+    check_precision(target, request.precision)
+    if request.max_accuracy_drop is not None and not request.eval_data:
+        raise InputError(
+            "--max-accuracy-drop needs a labelled set", "add --eval digits or a folder"
+        )
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, source)
+    out_dir = ensure_dir(Path(request.out_dir))
+    final = out_dir / artifact_name(loaded, request)
+    builder = importlib.import_module(target.module)
+    with atomic_path(final) as tmp:
+        info: BuildInfo = builder.build(loaded, request, tmp)
+        spec = info.spec or loaded.spec
+        verification = verify_artifact(loaded, request, tmp, spec, info) if request.verify else None
+        manifest = Manifest(
+            artifact=final.name,
+            target=request.target,
+            precision=request.precision,
+            input=spec,
+            source=loaded.source,
+            exporter=info.exporter,
+            verification=verification,
+            calibration=info.calibration,
+            device=info.device,
+            details=info.details,
+            num_classes=loaded.num_classes,
+        )
+        manifest.write(final, content=tmp)
+    return ExportResult(final, manifest)

@@ -1,0 +1,127 @@
+"""Artifact manifests: the JSON file beside every exported artifact.
+
+A manifest says what the artifact is (target, precision, input spec), where it
+came from (source reference and hash, exporter), how well it matched its source
+(verification), and what built it (library versions, device). It is the cache
+key for device-specific artifacts such as TensorRT engines.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from deploykit.errors import InputError
+from deploykit.fileio import sha256_file, write_json_atomic
+from deploykit.spec import InputSpec
+
+SCHEMA = "deploykit.manifest/1"
+
+# Distributions whose versions are recorded (looked up without importing them).
+TRACKED_LIBRARIES = (
+    "deploykit",
+    "torch",
+    "torchvision",
+    "onnx",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxslim",
+    "torch-pruning",
+    "tensorflow",
+    "keras",
+    "ai-edge-litert",
+    "tf2onnx",
+    "onnx2tf",
+    "openvino",
+    "nncf",
+    "tensorrt",
+    "numpy",
+)
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries deploykit may use."""
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def manifest_path(artifact: Path) -> Path:
+    """Where the manifest of ``artifact`` lives: same folder, same stem, ``.json``."""
+    return artifact.with_suffix(".json")
+
+
+@dataclass
+class Manifest:
+    """Everything known about one artifact. Extra, target-specific facts go in ``details``."""
+
+    artifact: str
+    target: str
+    precision: str
+    input: InputSpec
+    source: dict[str, Any]
+    sha256: str = ""
+    size_bytes: int = 0
+    exporter: dict[str, Any] = field(default_factory=dict)
+    verification: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
+    device: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    libraries: dict[str, str] = field(default_factory=library_versions)
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    num_classes: int | None = None
+    schema: str = SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input"] = self.input.to_dict()
+        return {"schema": data.pop("schema"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["input"] = InputSpec.from_dict(data["input"])
+        return cls(**known)
+
+    def write(self, artifact: Path, content: Path | None = None) -> Path:
+        """Hash the artifact into the manifest and write the manifest beside it atomically.
+
+        Args:
+            artifact: the artifact's final path (names the manifest).
+            content: where its bytes are now, when not yet renamed into place.
+        """
+        content = content or artifact
+        self.artifact = artifact.name
+        self.sha256 = sha256_file(content)
+        self.size_bytes = content.stat().st_size
+        return write_json_atomic(manifest_path(artifact), self.to_dict())
+
+
+def read_manifest(artifact: Path) -> Manifest | None:
+    """The manifest beside ``artifact``, or None when there is none.
+
+    Raises:
+        InputError: when a manifest exists but is not one of ours.
+    """
+    path = manifest_path(artifact)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not str(data.get("schema", "")).startswith("deploykit.manifest/"):
+            raise KeyError("schema")
+        return Manifest.from_dict(data)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(
+            f"manifest {path} is unreadable ({exc})",
+            "re-export the artifact or delete the manifest",
+        ) from None

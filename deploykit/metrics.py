@@ -1,0 +1,47 @@
+"""Task metrics and fidelity between two sets of logits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
+    """Share of samples whose label is among the ``k`` highest logits (labels < 0 are skipped)."""
+    mask = labels >= 0
+    if not mask.any():
+        return float("nan")
+    k = min(k, logits.shape[1])
+    top = np.argpartition(-logits[mask], kth=k - 1, axis=1)[:, :k]
+    return float(np.mean(np.any(top == labels[mask, None], axis=1)))
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How closely candidate logits follow reference logits on the same inputs."""
+
+    n: int
+    max_abs_diff: float
+    mean_abs_diff: float
+    cosine: float
+    top1_agreement: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def fidelity(reference: np.ndarray, candidate: np.ndarray) -> Fidelity:
+    """Compare two N x classes logit arrays (cosine is the mean per-sample cosine)."""
+    ref = reference.astype(np.float64)
+    cand = candidate.astype(np.float64)
+    diff = np.abs(ref - cand)
+    norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1)
+    cos = np.sum(ref * cand, axis=1) / np.maximum(norms, 1e-30)
+    return Fidelity(
+        n=len(ref),
+        max_abs_diff=float(diff.max()),
+        mean_abs_diff=float(diff.mean()),
+        cosine=float(cos.mean()),
+        top1_agreement=float(np.mean(ref.argmax(1) == cand.argmax(1))),
+    )

@@ -1,0 +1,53 @@
+"""ONNX Runtime runner: CPU, CUDA or TensorRT execution providers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deploykit.errors import MissingBackendError
+from deploykit.runners.base import Runner
+
+_PROVIDERS = {
+    "onnxruntime": ["CPUExecutionProvider"],
+    "ort-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "ort-trt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+class OrtRunner(Runner):
+    """Runs an ONNX file in an ``InferenceSession``; the providers follow the backend name."""
+
+    backend = "onnxruntime"
+
+    def _open_impl(self) -> None:
+        import onnxruntime as ort
+
+        wanted = _PROVIDERS[self.backend]
+        if wanted[0] not in ort.get_available_providers():
+            raise MissingBackendError(
+                f"ONNX Runtime here has no {wanted[0]} (it has {', '.join(ort.get_available_providers())})",
+                'pip uninstall -y onnxruntime && pip install "deploykit[gpu]" on a CUDA machine',
+            )
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        if self.options.threads:
+            so.intra_op_num_threads = self.options.threads
+            so.inter_op_num_threads = 1
+        provider_options = self.options.extra.get("provider_options")
+        self._session = ort.InferenceSession(
+            str(self.model), so, providers=wanted, provider_options=provider_options
+        )
+        self._input = self._session.get_inputs()[0].name
+        fixed = self._session.get_inputs()[0].shape[0]
+        self.max_batch = fixed if isinstance(fixed, int) and fixed > 0 else None
+        self.details = {
+            "onnxruntime": ort.__version__,
+            "providers": self._session.get_providers(),
+        }
+
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input: batch})[0]
+
+    def _close_impl(self) -> None:
+        self._session = None

@@ -1,0 +1,95 @@
+"""The loaded-model record and the dispatcher over reference forms."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploykit.errors import InputError, ModelLoadError
+from deploykit.spec import InputSpec
+
+# Reference form -> module whose ``load(ref, options)`` builds a LoadedModel.
+_FILE_LOADERS = {
+    ".onnx": "deploykit.sources.onnx",
+    ".pt2": "deploykit.sources.pt2",
+    ".pt": "deploykit.sources.checkpoint",
+    ".pth": "deploykit.sources.checkpoint",
+}
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to build or load a model.
+
+    Attributes:
+        num_classes: classifier width for registry names and factories (default: the model's).
+        weights: a state-dict file loaded with ``weights_only=True``.
+        input_shape: overrides the default input shape (NCHW, or NHWC for Keras).
+        trust_pickle: allow unpickling whole-model checkpoints (runs code from the file).
+        trust_code: allow Keras Lambda layers and custom objects (runs code from the file).
+    """
+
+    num_classes: int | None = None
+    weights: Path | None = None
+    input_shape: tuple[int, ...] | None = None
+    trust_pickle: bool = False
+    trust_code: bool = False
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to export or run.
+
+    Attributes:
+        kind: ``"torch"`` (``model`` is an ``nn.Module`` in eval mode), ``"onnx"``
+            (``path`` is the file), or ``"keras"`` (``model`` is a Keras model).
+        name: a short name for artifacts, e.g. ``"resnet18"``.
+        spec: the input spec.
+        source: provenance for manifests: reference, kind, sha256 of what was read.
+        model: the in-memory model, when there is one.
+        path: the file the model came from, when there is one.
+        num_classes: the number of output classes, when known.
+    """
+
+    kind: str
+    name: str
+    spec: InputSpec
+    source: dict[str, Any]
+    model: Any = None
+    path: Path | None = None
+    num_classes: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _loader_for(ref: str) -> str:
+    suffix = Path(ref).suffix.lower()
+    if suffix in _FILE_LOADERS:
+        return _FILE_LOADERS[suffix]
+    if suffix in (".keras", ".h5") or ref.startswith("keras:"):
+        return "deploykit.sources.keras"
+    if ":" in ref and not Path(ref).exists():
+        return "deploykit.sources.factory"
+    if Path(ref).exists():
+        raise InputError(
+            f"cannot tell what kind of model {ref} is",
+            "give a .pt2, .onnx, .keras or .pt file, a registry name, or module:factory",
+        )
+    return "deploykit.sources.registry"
+
+
+def load_model(ref: str, options: SourceOptions | None = None) -> LoadedModel:
+    """Load the model a reference names.
+
+    Args:
+        ref: registry name, ``module:factory``, or a ``.pt2``/``.onnx``/``.pt``/``.keras`` path.
+        options: build and trust options; defaults when None.
+
+    Raises:
+        DeployKitError: with a one-line message for anything the user can fix.
+    """
+    if not ref:
+        raise ModelLoadError("no model given", "name a model, e.g. resnet18 or out/model.onnx")
+    module = importlib.import_module(_loader_for(ref))
+    return module.load(ref, options or SourceOptions())

@@ -1,0 +1,59 @@
+"""``.pt2`` files written by ``torch.export.save`` (no pickled code is executed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deploykit.errors import ModelLoadError
+from deploykit.fileio import existing_file, sha256_file
+from deploykit.manifest import read_manifest
+from deploykit.sources.base import LoadedModel, SourceOptions
+from deploykit.sources.torch_common import output_classes
+from deploykit.spec import InputSpec, Preprocess
+
+
+def load_program(path: Path):
+    """The ``ExportedProgram`` in ``path``, or a one-line error."""
+    import torch
+
+    try:
+        return torch.export.load(str(path))
+    except Exception as exc:  # torch raises many types for a bad archive
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelLoadError(
+            f"cannot load {path} as a torch.export program ({first})",
+            "save it with torch.export.save(torch.export.export(model, args), path)",
+        ) from None
+
+
+def _example_shape(program) -> tuple[int, ...] | None:
+    for spec in program.graph_signature.input_specs:
+        if spec.kind.name == "USER_INPUT":
+            node = next(n for n in program.graph.nodes if n.name == spec.arg.name)
+            value = node.meta.get("val")
+            if value is not None:
+                return tuple(int(d) if str(d).isdigit() else 1 for d in value.shape)
+    return None
+
+
+def load(ref: str, options: SourceOptions) -> LoadedModel:
+    path = existing_file(ref, "model file")
+    manifest = read_manifest(path)
+    program = load_program(path)
+    module = program.module()
+    if manifest is not None:
+        spec = manifest.input
+    else:
+        shape = options.input_shape or _example_shape(program)
+        if shape is None:
+            raise ModelLoadError(f"{path} has no image input", "pass --input-shape")
+        spec = InputSpec(shape=shape, preprocess=Preprocess())
+    if options.input_shape:
+        spec = InputSpec(shape=options.input_shape, preprocess=spec.preprocess)
+    classes = output_classes(module, spec)
+    source = {"ref": str(path), "kind": "pt2", "sha256": sha256_file(path)}
+    if manifest is not None:
+        source["manifest"] = manifest.source
+    return LoadedModel(
+        "torch", path.stem, spec, source, model=module, path=path, num_classes=classes
+    )

@@ -1,0 +1,62 @@
+"""Helpers shared by the sources that yield torch modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deploykit.errors import ModelLoadError, ShapeError
+from deploykit.fileio import existing_file, sha256_file
+from deploykit.spec import InputSpec
+
+
+def load_state_dict(module: Any, weights: Path) -> str:
+    """Load a state dict into ``module`` without unpickling code; return the file's sha256."""
+    import torch
+
+    path = existing_file(weights, "weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for unreadable or unsafe files
+        raise ModelLoadError(
+            f"cannot read weights {path} safely ({str(exc).splitlines()[0]})",
+            "save a state_dict with torch.save(model.state_dict(), path)",
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelLoadError(
+            f"weights {path} do not fit the model ({first})", "check --num-classes and the model"
+        ) from None
+    return sha256_file(path)
+
+
+def output_classes(module: Any, spec: InputSpec) -> int:
+    """Run one zero batch through ``module`` and return its class count.
+
+    Raises:
+        ShapeError: when the module rejects the spec's shape or is not a classifier.
+    """
+    import torch
+
+    example = torch.zeros(spec.with_batch(1).nchw)
+    try:
+        with torch.no_grad():
+            out = module(example)
+    except Exception as exc:  # any failure here means the shape does not suit the model
+        first = str(exc).strip().splitlines()[0][:200]
+        raise ShapeError(
+            f"the model rejects input shape {'x'.join(map(str, spec.nchw))} ({first})",
+            "pass the shape it was built for with --input-shape",
+        ) from None
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if not hasattr(out, "ndim") or out.ndim != 2:
+        raise ShapeError(
+            f"the model's output has shape {tuple(getattr(out, 'shape', ()))}, not N x classes",
+            "deploykit handles image classifiers returning logits",
+        )
+    return int(out.shape[1])

@@ -1,0 +1,138 @@
+"""Training and evaluation loops shared by the demo, pruning fine-tunes and ``finetune``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from deploykit.data import Dataset, prepare
+from deploykit.metrics import topk_accuracy
+from deploykit.spec import InputSpec
+
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Attributes:
+        epochs: passes over the training set.
+        lr: peak learning rate (AdamW, cosine decay).
+        batch_size: samples per step.
+        weight_decay: AdamW weight decay.
+        seed: seeds torch and the shuffling.
+        augment: random shifts of up to 1/8 of the image size.
+        threads: torch intra-op threads (None: leave as is).
+    """
+
+    epochs: int = 5
+    lr: float = 3e-3
+    batch_size: int = 64
+    weight_decay: float = 1e-4
+    seed: int = 0
+    augment: bool = True
+    threads: int | None = None
+
+
+def _shift(batch, rng: np.random.Generator):
+    import torch
+
+    limit = max(1, batch.shape[-1] // 8)
+    dx, dy = (int(v) for v in rng.integers(-limit, limit + 1, size=2))
+    return torch.roll(batch, shifts=(dy, dx), dims=(2, 3))
+
+
+def fit(
+    model,
+    data: Dataset,
+    spec: InputSpec,
+    config: TrainConfig | None = None,
+    progress: Progress | None = None,
+    parameters=None,
+):
+    """Train ``model`` in place on ``data`` prepared for ``spec``; return it in eval mode.
+
+    Args:
+        model: a torch module.
+        data: labelled raw images.
+        spec: the model's input spec (drives preprocessing).
+        config: optimisation settings (defaults when None).
+        progress: called as ``progress(step, total_steps, loss)``.
+        parameters: the parameters to optimise (default: all that require grad).
+    """
+    import torch
+
+    config = config or TrainConfig()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    x = torch.from_numpy(prepare(data.images, spec))
+    y = torch.from_numpy(data.labels)
+    params = [p for p in (parameters or model.parameters()) if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = max(1, -(-len(y) // config.batch_size))
+    total = steps_per_epoch * config.epochs
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=total)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
+    step = 0
+    for _ in range(config.epochs):
+        order = torch.from_numpy(rng.permutation(len(y)))
+        for start in range(0, len(y), config.batch_size):
+            index = order[start : start + config.batch_size]
+            if len(index) < 2:  # BatchNorm needs two samples
+                continue
+            batch = _shift(x[index], rng) if config.augment else x[index]
+            loss = loss_fn(model(batch), y[index])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            step += 1
+            if progress:
+                progress(step, total, float(loss))
+    return model.eval()
+
+
+def predict(model, data: Dataset, spec: InputSpec, batch_size: int = 256) -> np.ndarray:
+    """Logits of a torch ``model`` on ``data`` prepared for ``spec``."""
+    import torch
+
+    x = prepare(data.images, spec)
+    model.eval()
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            outs.append(model(torch.from_numpy(x[start : start + batch_size])).float().numpy())
+    return np.concatenate(outs)
+
+
+def evaluate(model, data: Dataset, spec: InputSpec) -> float:
+    """Top-1 accuracy of a torch ``model`` on ``data``."""
+    return topk_accuracy(predict(model, data, spec), data.labels, 1)
+
+
+def recalibrate_batchnorm(
+    model, data: Dataset, spec: InputSpec, batches: int = 20, batch_size: int = 64
+) -> None:
+    """Re-estimate BatchNorm running statistics on ``data`` (after pruning, say)."""
+    import torch
+
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches seen
+    x = torch.from_numpy(prepare(data.images, spec))
+    model.train()
+    with torch.no_grad():
+        for i, start in enumerate(range(0, len(x), batch_size)):
+            if i >= batches:
+                break
+            model(x[start : start + batch_size])
+    model.eval()
