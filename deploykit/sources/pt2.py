@@ -57,3 +57,53 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
     return LoadedModel(
         "torch", path.stem, spec, source, model=module, path=path, num_classes=classes
     )
+
+
+def save_program(
+    module,
+    spec: InputSpec,
+    path: Path,
+    *,
+    source: dict,
+    details: dict | None = None,
+    num_classes: int | None = None,
+) -> Path:
+    """Save a torch module as a ``torch.export`` ``.pt2`` (dynamic batch) plus its manifest.
+
+    The file reloads with :func:`load` without unpickling code.
+
+    Args:
+        module: the model (eval mode is set here).
+        spec: its input spec (NCHW).
+        path: destination ``.pt2``; written atomically.
+        source: provenance recorded in the manifest.
+        details: anything else for the manifest (pruning report, accuracy).
+        num_classes: output classes, when known.
+    """
+    import torch
+
+    from deploykit.fileio import atomic_path
+    from deploykit.manifest import Manifest
+
+    module = module.eval()
+    example = (torch.zeros(spec.with_batch(2).nchw),)
+    dims = ({0: torch.export.Dim("batch", min=1, max=4096)},) if spec.dynamic_batch else None
+    try:
+        program = torch.export.export(module, example, dynamic_shapes=dims)
+    except Exception as exc:  # torch.export fails in many ways on untraceable code
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelLoadError(f"torch.export cannot trace the model ({first})") from None
+    with atomic_path(path) as tmp:
+        torch.export.save(program, str(tmp))
+        manifest = Manifest(
+            artifact=path.name,
+            target="pt2",
+            precision="fp32",
+            input=spec,
+            source=source,
+            exporter={"name": "torch.export", "torch": torch.__version__},
+            details=details or {},
+            num_classes=num_classes,
+        )
+        manifest.write(path, content=tmp)
+    return path

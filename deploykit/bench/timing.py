@@ -1,0 +1,109 @@
+"""Latency measurement: warm-up by count and time, then at least N iterations and T seconds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+HIGH_CV = 0.10  # coefficient of variation above which a measurement is flagged as noisy
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """How long to measure.
+
+    Attributes:
+        warmup_iters: at least this many untimed runs first...
+        warmup_s: ...and at least this many seconds of them.
+        min_iters: at least this many timed runs...
+        min_s: ...and at least this many seconds of them.
+        max_s: stop timing after this long even if ``min_iters`` is not reached.
+    """
+
+    warmup_iters: int = 10
+    warmup_s: float = 0.5
+    min_iters: int = 50
+    min_s: float = 2.0
+    max_s: float = 60.0
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-call latency in milliseconds and throughput in items per second."""
+
+    n: int
+    batch: int
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    throughput: float
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation (std / mean)."""
+        return self.std_ms / self.mean_ms if self.mean_ms else 0.0
+
+    @property
+    def noisy(self) -> bool:
+        return self.cv > HIGH_CV
+
+    def to_dict(self) -> dict[str, float]:
+        return {**asdict(self), "cv": self.cv, "noisy": self.noisy}
+
+    @classmethod
+    def from_samples(cls, seconds: np.ndarray, batch: int) -> LatencyStats:
+        ms = np.asarray(seconds, dtype=np.float64) * 1e3
+        p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
+        return cls(
+            n=len(ms),
+            batch=batch,
+            mean_ms=float(ms.mean()),
+            std_ms=float(ms.std(ddof=1)) if len(ms) > 1 else 0.0,
+            min_ms=float(ms.min()),
+            max_ms=float(ms.max()),
+            p50_ms=float(p50),
+            p90_ms=float(p90),
+            p95_ms=float(p95),
+            p99_ms=float(p99),
+            throughput=float(batch * 1e3 / ms.mean()),
+        )
+
+
+def measure(
+    fn: Callable[[], object], batch: int, config: TimingConfig | None = None
+) -> LatencyStats:
+    """Time ``fn()`` (one inference on a batch of ``batch`` items) per ``config``."""
+    config = config or TimingConfig()
+    clock = time.perf_counter
+    start, count = clock(), 0
+    while count < config.warmup_iters or clock() - start < config.warmup_s:
+        fn()
+        count += 1
+        if clock() - start > config.max_s:
+            break
+    samples: list[float] = []
+    begin = clock()
+    while len(samples) < config.min_iters or clock() - begin < config.min_s:
+        t0 = clock()
+        fn()
+        samples.append(clock() - t0)
+        if clock() - begin > config.max_s:
+            break
+    return LatencyStats.from_samples(np.array(samples), batch)
+
+
+def measure_runner(runner, batch: np.ndarray, config: TimingConfig | None = None) -> LatencyStats:
+    """Time an open runner on an NCHW batch; layout conversion is done once, outside the timing."""
+    prepared = runner.prepare_input(batch)
+    return measure(lambda: runner.run_prepared(prepared), len(batch), config)
