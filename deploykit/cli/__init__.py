@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from deploykit.cli import export, models
+from deploykit.cli import bench, calibrate, export, models
 from deploykit.errors import DeployKitError
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 app.command("models")(models.models)
 app.command("export")(export.export)
+app.command("bench")(bench.bench)
+app.command("calibrate")(calibrate.calibrate)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,8 @@ from deploykit.sources import SourceOptions
 from deploykit.spec import parse_shape
 
 console = Console(stderr=True)
-out = Console()
+# Tables are wide; when stdout is a file or pipe, don't squeeze them into 80 columns.
+out = Console() if Console().is_terminal else Console(width=200)
 
 NumClasses = Annotated[
     Optional[int], typer.Option("--num-classes", help="Classifier width (default: the model's).")

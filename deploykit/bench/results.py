@@ -1,0 +1,125 @@
+"""The benchmark results schema (``deploykit.bench/1``): cells plus the environment they ran in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from deploykit.errors import InputError
+from deploykit.fileio import write_json_atomic
+
+SCHEMA = "deploykit.bench/1"
+
+
+@dataclass
+class Cell:
+    """One (item, backend, batch size) measurement.
+
+    Attributes:
+        item: what the user passed (artifact path or model reference).
+        label: short display name.
+        fmt: artifact format (torch, onnx, tflite, engine, keras).
+        backend: runner backend; device: where it ran; precision: as recorded.
+        batch: batch size of the latency measurement.
+        status: ``ok`` or ``failed``.
+        error: one line saying why, when failed.
+        size_bytes: artifact size on disk (None for in-memory models).
+        runner: what actually ran (threads, providers, delegate...).
+        latency: LatencyStats as a dict.
+        accuracy: top-1/top-5 on the labelled set and the sample count.
+        fidelity: agreement with the reference cell on the same images.
+        speedup: reference p50 latency / this cell's p50 latency at the same batch size.
+    """
+
+    item: str
+    label: str
+    fmt: str
+    backend: str
+    batch: int
+    precision: str = "fp32"
+    device: str = "cpu"
+    status: str = "ok"
+    error: str | None = None
+    size_bytes: int | None = None
+    runner: dict[str, Any] = field(default_factory=dict)
+    latency: dict[str, Any] | None = None
+    accuracy: dict[str, Any] | None = None
+    fidelity: dict[str, Any] | None = None
+    speedup: float | None = None
+    reference: bool = False
+
+    @property
+    def key(self) -> str:
+        """Stable identity for comparing runs: item, backend, precision, batch."""
+        return f"{self.label}|{self.backend}|{self.precision}|b{self.batch}"
+
+
+@dataclass
+class BenchRun:
+    """A whole benchmark run."""
+
+    cells: list[Cell]
+    environment: dict[str, Any]
+    config: dict[str, Any]
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    schema: str = SCHEMA
+
+    def fastest(self) -> dict[str, dict[str, Any]]:
+        """For each item and batch size, the backend with the lowest p50 latency."""
+        best: dict[str, dict[str, Any]] = {}
+        for cell in self.cells:
+            if cell.status != "ok" or not cell.latency:
+                continue
+            key = f"{cell.label}|b{cell.batch}"
+            if key not in best or cell.latency["p50_ms"] < best[key]["p50_ms"]:
+                best[key] = {
+                    "item": cell.label,
+                    "batch": cell.batch,
+                    "backend": cell.backend,
+                    "p50_ms": cell.latency["p50_ms"],
+                }
+        return best
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "created": self.created,
+            "environment": self.environment,
+            "config": self.config,
+            "cells": [{**asdict(c), "key": c.key} for c in self.cells],
+            "fastest": list(self.fastest().values()),
+        }
+
+    def write_json(self, path: Path) -> Path:
+        return write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchRun:
+        fields = Cell.__dataclass_fields__
+        cells = [Cell(**{k: v for k, v in c.items() if k in fields}) for c in data["cells"]]
+        return cls(
+            cells,
+            data.get("environment", {}),
+            data.get("config", {}),
+            data.get("created", ""),
+            data.get("schema", SCHEMA),
+        )
+
+
+def read_results(path: Path) -> BenchRun:
+    """Load a results file, with a one-line error for anything that is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not str(data.get("schema", "")).startswith("deploykit.bench/"):
+            raise KeyError("schema")
+        return BenchRun.from_dict(data)
+    except FileNotFoundError:
+        raise InputError(f"results file {path} does not exist", "check the path") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"{path} is not a deploykit results file ({type(exc).__name__}: {exc})",
+            "pass a file written by `deploykit bench --json`",
+        ) from None

@@ -1,0 +1,96 @@
+"""Bench items: what the user passed, resolved into something a runner can open."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploykit.errors import InputError
+from deploykit.manifest import read_manifest
+from deploykit.sources import SourceOptions, load_model
+from deploykit.spec import InputSpec
+from deploykit.targets import DEFAULT_BACKEND, format_of, get_backend
+
+
+@dataclass
+class Subject:
+    """One benchmark item.
+
+    Attributes:
+        item: the reference as given.
+        label: display name (file name or model name).
+        fmt: artifact format.
+        target: what runners open: a path, or an in-memory model.
+        spec: its input spec.
+        precision: as recorded in its manifest (fp32 for source models).
+        size_bytes: file size, when it is a file.
+        manifest: the manifest dict, when there is one.
+    """
+
+    item: str
+    label: str
+    fmt: str
+    target: Any
+    spec: InputSpec
+    precision: str = "fp32"
+    size_bytes: int | None = None
+    manifest: dict[str, Any] | None = None
+
+    def backends(self, wanted: list[str]) -> list[str]:
+        """The wanted backends that run this format, else the format's default backend."""
+        usable = [b for b in wanted if self.fmt in get_backend(b).formats]
+        return usable or [DEFAULT_BACKEND[self.fmt]]
+
+
+def resolve(item: str, options: SourceOptions) -> Subject:
+    """Turn a bench item into a :class:`Subject`.
+
+    Artifacts that runners read from disk (ONNX, TFLite, TensorRT engines) take
+    their spec from the manifest beside them; models are loaded through sources.
+    """
+    fmt = format_of(item)
+    path = Path(item)
+    if fmt in ("tflite", "engine"):
+        if not path.is_file():
+            raise InputError(f"artifact {item} does not exist", "check the path")
+        manifest = read_manifest(path)
+        if manifest is None:
+            raise InputError(
+                f"{item} has no manifest beside it ({path.with_suffix('.json').name})",
+                "export it with `deploykit export` so its input spec is known",
+            )
+        return Subject(
+            item,
+            path.name,
+            fmt,
+            path,
+            manifest.input,
+            manifest.precision,
+            path.stat().st_size,
+            manifest.to_dict(),
+        )
+    loaded = load_model(item, options)
+    if loaded.kind == "onnx":
+        manifest = read_manifest(loaded.path)
+        return Subject(
+            item,
+            path.name,
+            "onnx",
+            loaded.path,
+            loaded.spec,
+            manifest.precision if manifest else "fp32",
+            path.stat().st_size,
+            manifest.to_dict() if manifest else None,
+        )
+    size = path.stat().st_size if path.is_file() else None
+    target = loaded.model
+    return Subject(
+        item,
+        path.name if path.is_file() else loaded.name,
+        loaded.kind,
+        target,
+        loaded.spec,
+        "fp32",
+        size,
+    )
