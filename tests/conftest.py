@@ -43,7 +43,10 @@ def cli_process():
     def run(*args: str, cwd: Path | None = None, timeout: float = 300) -> CliResult:
         proc = subprocess.run(
             [sys.executable, "-m", "deploykit", *map(str, args)],
-            capture_output=True, text=True, cwd=cwd, timeout=timeout,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=timeout,
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

@@ -32,7 +32,9 @@ def _torch_export(module: Any, loaded: LoadedModel, request: ExportRequest, dest
     import torch
 
     spec = loaded.spec
-    example = (torch.zeros(spec.with_batch(2).nchw),)
+    # A batch of 2 keeps the exporter from specialising the dynamic axis to 1.
+    batch = 2 if request.dynamic_batch else spec.shape[0]
+    example = (torch.zeros(spec.with_batch(batch).nchw),)
     names = {"input_names": [spec.name], "output_names": [OUTPUT_NAME]}
     quiet = contextlib.redirect_stdout(io.StringIO())
     errors = {}

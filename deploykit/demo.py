@@ -1,0 +1,114 @@
+"""The embedded default: train two small CNNs on digits, export, benchmark, on the CPU.
+
+Each step builds on the previous one's artifacts; optional steps run when their
+framework is installed (TFLite with the ``tflite`` extra, OpenVINO with ``openvino``)
+and are otherwise reported as skipped, never crashed on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploykit.bench import BenchConfig, BenchRun, TimingConfig, run_bench
+from deploykit.export import ExportRequest, export_model
+from deploykit.optional import available
+from deploykit.sources import LoadedModel
+from deploykit.train import TrainConfig
+
+DEMO_MODELS = ("demo_resnet", "demo_mobilenet_v2")
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Demo settings.
+
+    Attributes:
+        out_dir: where artifacts, manifests and ``results.json`` go.
+        models: registry names of the seed models to train.
+        epochs: training epochs on digits (cached per epoch count).
+        calib_samples: calibration images for INT8.
+        threads: runner threads (None: backend defaults).
+        timing: latency measurement settings.
+    """
+
+    out_dir: Path = Path("demo-out")
+    models: tuple[str, ...] = DEMO_MODELS
+    epochs: int = 8
+    calib_samples: int = 256
+    threads: int | None = None
+    timing: TimingConfig = field(
+        default_factory=lambda: TimingConfig(warmup_iters=5, warmup_s=0.2, min_iters=30, min_s=1.0)
+    )
+
+
+@dataclass
+class DemoResult:
+    """The merged benchmark run and what was skipped, with reasons."""
+
+    run: BenchRun
+    skipped: list[str]
+
+
+def _artifacts(loaded: LoadedModel, config: DemoConfig, calib: Path, say: Say,
+               skipped: list[str]) -> list[str]:
+    """Export every artifact the installed toolchain allows; return bench items, torch first."""
+    from deploykit.sources.pt2 import save_program
+
+    out = config.out_dir / loaded.name
+    pt2 = save_program(loaded.model, loaded.spec, out / f"{loaded.name}.pt2",
+                       source=loaded.source, num_classes=loaded.num_classes)
+    items = [str(pt2)]
+    requests = [
+        ExportRequest(out_dir=out),
+        ExportRequest(out_dir=out, precision="fp16"),
+        ExportRequest(out_dir=out, precision="int8", calib=calib),
+    ]
+    if available("tensorflow"):
+        requests += [
+            ExportRequest(out_dir=out, target="tflite"),
+            ExportRequest(out_dir=out, target="tflite", precision="fp16"),
+            ExportRequest(out_dir=out, target="tflite", precision="int8", calib=calib),
+        ]
+    else:
+        skipped.append('TFLite rows: TensorFlow is not installed (pip install "deploykit[tflite]")')
+    for request in requests:
+        say(f"exporting {loaded.name} to {request.target} {request.precision}")
+        items.append(str(export_model(loaded, request).artifact))
+    return items
+
+
+def run_demo(config: DemoConfig | None = None, say: Say | None = None) -> DemoResult:
+    """Train, export and benchmark the demo models; write ``results.json``.
+
+    Args:
+        config: demo settings (defaults when None).
+        say: called with a short line before each step (progress display).
+    """
+    from deploykit.calibration import make_calibration_set
+    from deploykit.zoo.trained import load_trained
+
+    config = config or DemoConfig()
+    say = say or (lambda _text: None)
+    skipped: list[str] = []
+    backends = ["torch", "onnxruntime", "litert"]
+    if available("openvino"):
+        backends.append("openvino")
+    else:
+        skipped.append('OpenVINO rows: OpenVINO is not installed (pip install "deploykit[openvino]")')
+    say("drawing a calibration set from digits")
+    calib = make_calibration_set("digits", config.calib_samples, 0,
+                                 config.out_dir / f"digits-{config.calib_samples}.npz")
+    runs = []
+    for name in config.models:
+        say(f"training {name} on digits (cached after the first run)")
+        loaded = load_trained(name, TrainConfig(epochs=config.epochs, threads=config.threads))
+        items = _artifacts(loaded, config, calib, say, skipped)
+        bench = BenchConfig(backends=tuple(backends), threads=config.threads, timing=config.timing)
+        runs.append(run_bench(items, bench, progress=lambda text: say(f"benchmarking {text}")))
+    merged = BenchRun([c for r in runs for c in r.cells], runs[0].environment,
+                      {**runs[0].config, "items": [i for r in runs for i in r.config["items"]]})
+    merged.write_json(config.out_dir / "results.json")
+    return DemoResult(merged, skipped)
