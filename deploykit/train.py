@@ -102,8 +102,10 @@ def predict(model, data: Dataset, spec: InputSpec, batch_size: int = 256) -> np.
     """Logits of a torch ``model`` on ``data`` prepared for ``spec``."""
     import torch
 
+    from deploykit.sources.torch_common import eval_mode
+
     x = prepare(data.images, spec)
-    model.eval()
+    eval_mode(model)
     outs = []
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):

@@ -6,6 +6,7 @@ import numpy as np
 
 from deploykit.errors import InputError
 from deploykit.runners.base import Runner
+from deploykit.sources.torch_common import eval_mode
 
 
 class TorchRunner(Runner):
@@ -23,9 +24,7 @@ class TorchRunner(Runner):
         if self.options.threads:
             torch.set_num_threads(self.options.threads)
         self._torch = torch
-        self._module = self.model.to(self.device)
-        if hasattr(self._module, "eval"):
-            self._module.eval()
+        self._module = eval_mode(self.model.to(self.device))
         self.details = {"torch": torch.__version__, "threads_used": torch.get_num_threads()}
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:

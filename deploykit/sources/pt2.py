@@ -14,8 +14,15 @@ from deploykit.spec import InputSpec, Preprocess
 
 def load_program(path: Path):
     """The ``ExportedProgram`` in ``path``, or a one-line error."""
+    import logging
+
     import torch
 
+    # torch logs a warning with a traceback before raising on a bad archive; the
+    # user gets our one line instead.
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         return torch.export.load(str(path))
     except Exception as exc:  # torch raises many types for a bad archive
@@ -24,6 +31,8 @@ def load_program(path: Path):
             f"cannot load {path} as a torch.export program ({first})",
             "save it with torch.export.save(torch.export.export(model, args), path)",
         ) from None
+    finally:
+        logger.setLevel(level)
 
 
 def _example_shape(program) -> tuple[int, ...] | None:

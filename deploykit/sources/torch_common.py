@@ -60,3 +60,16 @@ def output_classes(module: Any, spec: InputSpec) -> int:
             "deploykit handles image classifiers returning logits",
         )
     return int(out.shape[1])
+
+
+def eval_mode(module: Any) -> Any:
+    """Put ``module`` in eval mode and return it.
+
+    Modules unlifted from a ``torch.export`` program refuse ``eval()``: they are
+    frozen in the mode they were exported in (eval, for everything deploykit saves).
+    """
+    try:
+        module.eval()
+    except NotImplementedError:
+        pass
+    return module
