@@ -85,3 +85,40 @@ def trained_mobilenet():
     from deploykit.zoo.trained import load_trained
 
     return load_trained("demo_mobilenet_v2")
+
+
+@pytest.fixture(scope="session")
+def keras_digits() -> Path:
+    """A small Keras CNN (NHWC 32x32x3) trained on digits for a few seconds, saved as .keras (cached)."""
+    from deploykit.optional import available
+    from deploykit.zoo.trained import cache_dir
+
+    if not available("tensorflow"):
+        pytest.skip("needs the tflite extra (TensorFlow)")
+
+    path = cache_dir() / "keras" / "digits_cnn-e5-s0.keras"
+    if path.is_file():
+        return path
+    from deploykit.data import load_dataset, prepare
+    from deploykit.fileio import atomic_path
+    from deploykit.spec import InputSpec
+    from deploykit.tensorflow_compat import import_keras
+
+    keras = import_keras()
+    layers = keras.layers
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3), name="input")
+    h = layers.MaxPooling2D()(layers.Conv2D(16, 3, padding="same", activation="relu")(inputs))
+    h = layers.Conv2D(32, 3, padding="same")(h)
+    h = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(h))
+    h = layers.Flatten()(layers.MaxPooling2D()(layers.MaxPooling2D()(h)))
+    model = keras.Model(inputs, layers.Dense(10)(h), name="digits_cnn")
+    model.compile(
+        keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    train = load_dataset("digits", "train")
+    x = prepare(train.images, InputSpec((1, 32, 32, 3), layout="NHWC")).transpose(0, 2, 3, 1)
+    model.fit(x, train.labels, epochs=5, batch_size=32, verbose=0)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return path

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from deploykit.bench.cells import GroupPlan
 from deploykit.bench.environment import environment
+from deploykit.bench.isolation import run_group_inprocess, run_group_isolated
 from deploykit.bench.results import BenchRun, Cell
+from deploykit.bench.stats import paired, unpack_bits
 from deploykit.bench.subjects import Subject, resolve
-from deploykit.bench.timing import TimingConfig, measure_runner
-from deploykit.data import Dataset, load_dataset, prepare
-from deploykit.errors import DeployKitError, InputError
-from deploykit.metrics import fidelity, topk_accuracy
-from deploykit.runners import RunnerOptions, open_runner
+from deploykit.bench.timing import TimingConfig
+from deploykit.bench.worker import load_plugins
+from deploykit.data import load_dataset, prepare
+from deploykit.errors import InputError
+from deploykit.metrics import fidelity
 from deploykit.sources import SourceOptions
 from deploykit.targets import get_backend
 
 Progress = Callable[[str], None]
+CellDone = Callable[[Cell, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,11 @@ class BenchConfig:
         limit: evaluate accuracy on at most this many samples.
         eval_batch: batch size for the accuracy pass.
         runner_extra: backend options (e.g. a LiteRT delegate).
-        source: how to load model references.
+        source: how to load model references (items may carry their own).
+        isolate: measure each (item, backend) in its own worker process.
+        timeout_s: a worker with no progress for this long is killed and its cell failed.
+        alpha: significance level of the paired accuracy test against the reference.
+        tolerances: regression tolerances stored with the results for ``deploykit compare``.
     """
 
     data: str = "digits"
@@ -46,119 +57,185 @@ class BenchConfig:
     eval_batch: int = 32
     runner_extra: dict = field(default_factory=dict)
     source: SourceOptions = field(default_factory=SourceOptions)
+    isolate: bool = True
+    timeout_s: float = 300.0
+    alpha: float = 0.05
+    tolerances: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["source"] = {k: str(v) if v is not None else None for k, v in data["source"].items()}
+        data["source"] = source_to_json(self.source)
         return data
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+@dataclass(frozen=True)
+class BenchItem:
+    """An item with its own load options (suites bench several models in one run).
 
-
-def _logits(runner, x: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([runner.infer(x[i : i + batch]) for i in range(0, len(x), batch)])
-
-
-def run_cells(
-    subject: Subject, backend: str, data: Dataset, config: BenchConfig
-) -> tuple[list[Cell], np.ndarray | None]:
-    """All batch-size cells of one (subject, backend), plus its logits on ``data``.
-
-    A backend that fails to open or run marks its cells failed; it never raises.
+    Attributes:
+        ref: artifact path or model reference.
+        source: how to load it (None: the run's ``BenchConfig.source``).
     """
-    base = dict(
+
+    ref: str
+    source: SourceOptions | None = None
+
+
+def source_to_json(options: SourceOptions) -> dict[str, Any]:
+    """SourceOptions as plain JSON (paths as strings)."""
+    data = asdict(options)
+    data["weights"] = str(options.weights) if options.weights else None
+    data["input_shape"] = list(options.input_shape) if options.input_shape else None
+    return data
+
+
+def _base_cell(subject: Subject, backend: str, batch: int) -> Cell:
+    return Cell(
         item=subject.item,
         label=subject.label,
         fmt=subject.fmt,
         backend=backend,
+        batch=batch,
         precision=subject.precision,
         device=get_backend(backend).device,
         size_bytes=subject.size_bytes,
     )
-    options = RunnerOptions(config.threads, subject.precision, dict(config.runner_extra))
-    try:
-        x = prepare(data.images, subject.spec)
-        with open_runner(backend, subject.target, subject.spec, options) as runner:
-            logits = _logits(runner, x, config.eval_batch)
-            accuracy = {
-                "top1": topk_accuracy(logits, data.labels, 1),
-                "top5": topk_accuracy(logits, data.labels, 5),
-                "n": len(data),
-            }
-            cells = []
-            for batch in config.batch_sizes:
-                sample = np.resize(x, (batch, *x.shape[1:]))
-                stats = measure_runner(runner, sample, config.timing)
-                cells.append(
-                    Cell(
-                        **base,
-                        batch=batch,
-                        runner=asdict(runner.info),
-                        latency=stats.to_dict(),
-                        accuracy=accuracy,
-                    )
-                )
-            return cells, logits
-    except DeployKitError as exc:
-        error = str(exc)
-    except Exception as exc:  # a runtime crash costs this cell, not the run
-        error = f"{type(exc).__name__}: {_first_line(exc)}"
-    return [Cell(**base, batch=b, status="failed", error=error) for b in config.batch_sizes], None
 
 
-def _score_against_reference(cells: list[Cell], logits: dict[int, np.ndarray]) -> None:
-    """Fill fidelity and speed-up of every cell against the first successful cell."""
-    ok = [i for i, c in enumerate(cells) if c.status == "ok"]
+def _fill(cell: Cell, record: dict[str, Any]) -> Cell:
+    cell.status = record["status"]
+    cell.error = record.get("error")
+    if cell.status == "ok":
+        cell.latency, cell.memory = record["latency"], record["memory"]
+        cell.runner, cell.wall_s = record["runner"], record["wall_s"]
+        cell.accuracy = dict(record["accuracy"]) if record.get("accuracy") else None
+    return cell
+
+
+def score_against_reference(
+    cells: list[Cell], logits: dict[tuple[str, str], np.ndarray], alpha: float = 0.05
+) -> None:
+    """Fill reference flag, fidelity, speed-up and the paired accuracy test of every cell.
+
+    The reference is the first (item, backend) with a successful cell.
+    """
+    ok = [c for c in cells if c.status == "ok"]
     if not ok:
         return
-    ref_index = ok[0]
-    ref = cells[ref_index]
-    ref_logits = logits[ref_index]
-    ref_p50 = {
-        c.batch: c.latency["p50_ms"]
-        for c in cells
-        if c.status == "ok" and (c.label, c.backend) == (ref.label, ref.backend)
-    }
-    for i in ok:
-        cell = cells[i]
-        cell.reference = (cell.label, cell.backend) == (ref.label, ref.backend)
-        if logits[i].shape == ref_logits.shape:
-            cell.fidelity = fidelity(ref_logits, logits[i]).to_dict()
-        if cell.batch in ref_p50:
-            cell.speedup = ref_p50[cell.batch] / cell.latency["p50_ms"]
+    ref_id = (ok[0].item, ok[0].backend)
+    ref_cells = {c.batch: c for c in ok if (c.item, c.backend) == ref_id}
+    ref_logits = logits.get(ref_id)
+    ref_acc = ok[0].accuracy or {}
+    for cell in ok:
+        cell.reference = (cell.item, cell.backend) == ref_id
+        own = logits.get((cell.item, cell.backend))
+        if ref_logits is not None and own is not None and own.shape == ref_logits.shape:
+            cell.fidelity = fidelity(ref_logits, own).to_dict()
+        if cell.batch in ref_cells:
+            cell.speedup = ref_cells[cell.batch].latency["p50_ms"] / cell.latency["p50_ms"]
+        acc = cell.accuracy
+        if acc and ref_acc.get("correct") and acc.get("correct") and acc["n"] == ref_acc["n"]:
+            test = paired(
+                unpack_bits(ref_acc["correct"], ref_acc["n"]),
+                unpack_bits(acc["correct"], acc["n"]),
+                alpha,
+            )
+            acc["vs_reference"] = test.to_dict()
 
 
-def run_bench(items: list[str], config: BenchConfig, progress: Progress | None = None) -> BenchRun:
+def run_bench(
+    items: list[str | BenchItem],
+    config: BenchConfig,
+    progress: Progress | None = None,
+    *,
+    on_cell: CellDone | None = None,
+    checkpoint: Path | None = None,
+    extra: dict[str, Any] | None = None,
+) -> BenchRun:
     """Benchmark ``items`` (artifact paths or model references); the first is the reference.
 
     Args:
-        items: what to measure, in order.
+        items: what to measure, in order (strings, or :class:`BenchItem` with own options).
         config: what and how to measure.
         progress: called with a short description before each (item, backend).
+        on_cell: called with (cell, cells done, cells in all) as each cell finishes.
+        checkpoint: results JSON rewritten (atomically) after every cell, so an
+            interrupted run keeps what it measured.
+        extra: stored in the results' ``config`` (e.g. the suite it came from).
 
     Raises:
         DeployKitError: for bad items, data or backend names (a failing runtime is a failed cell).
     """
     if not items:
         raise InputError("nothing to benchmark", "pass artifact files or model names")
+    load_plugins()
     for backend in config.backends:
         get_backend(backend)
     if not config.batch_sizes or min(config.batch_sizes) < 1:
         raise InputError("batch sizes must be positive integers", "e.g. --batch 1,8,32")
+    bench_items = [i if isinstance(i, BenchItem) else BenchItem(i) for i in items]
     data = load_dataset(config.data, split="test", limit=config.limit)
-    subjects = [resolve(item, config.source) for item in items]
-    cells: list[Cell] = []
-    logits: dict[int, np.ndarray] = {}
-    for subject in subjects:
-        for backend in subject.backends(list(config.backends)):
+    subjects = [(i, resolve(i.ref, i.source or config.source)) for i in bench_items]
+    groups = [(i, s, b) for i, s in subjects for b in s.backends(list(config.backends))]
+    total = len(groups) * len(config.batch_sizes)
+    refs = [i.ref for i in bench_items]
+    run = BenchRun(
+        [], environment(refs), {**config.to_dict(), "items": refs, **(extra or {})}, complete=False
+    )
+    logits: dict[tuple[str, str], np.ndarray] = {}
+
+    def save(pending: list[Cell]) -> None:
+        if checkpoint is not None:
+            partial = BenchRun(run.cells + pending, run.environment, run.config, run.created)
+            partial.complete = False
+            score_against_reference(partial.cells, logits, config.alpha)
+            partial.write_json(checkpoint)
+
+    with tempfile.TemporaryDirectory(prefix="deploykit-bench-") as tmp:
+        prepared: dict[int, Path] = {}
+        for index, (item, subject, backend) in enumerate(groups):
             if progress:
                 progress(f"{subject.label} on {backend}")
-            new_cells, subject_logits = run_cells(subject, backend, data, config)
-            for cell in new_cells:
-                if subject_logits is not None:
-                    logits[len(cells)] = subject_logits
-                cells.append(cell)
-    _score_against_reference(cells, logits)
-    return BenchRun(cells, environment(), {**config.to_dict(), "items": items})
+            plan = GroupPlan(
+                backend,
+                tuple(config.batch_sizes),
+                config.timing,
+                config.threads,
+                dict(config.runner_extra),
+                config.eval_batch,
+            )
+            cells = {b: _base_cell(subject, backend, b) for b in config.batch_sizes}
+            finished: list[Cell] = []
+
+            def record(batch: int, rec: dict, cells=cells, finished=finished) -> None:
+                finished.append(_fill(cells[batch], rec))
+                save(finished)
+                if on_cell:
+                    on_cell(cells[batch], len(run.cells) + len(finished), total)
+
+            x = prepare(data.images, subject.spec)
+            if config.isolate:
+                if id(subject) not in prepared:
+                    prepared[id(subject)] = Path(tmp) / f"input{len(prepared)}.npz"
+                    np.savez(prepared[id(subject)], x=x, labels=data.labels)
+                job = {
+                    "item": item.ref,
+                    "source": source_to_json(item.source or config.source),
+                    "data": str(prepared[id(subject)]),
+                }
+                work = Path(tmp) / f"group{index}"
+                outcome = run_group_isolated(job, plan, work, config.timeout_s, record)
+            else:
+                outcome = run_group_inprocess(subject, x, data.labels, plan, record)
+            for batch in config.batch_sizes:
+                if batch not in outcome.cells:  # defensive: every batch should be recorded
+                    _fill(cells[batch], {"status": "failed", "error": "not measured"})
+                run.cells.append(cells[batch])
+            if outcome.logits is not None:
+                logits[(subject.item, backend)] = outcome.logits
+            save([])
+    run.complete = True
+    score_against_reference(run.cells, logits, config.alpha)
+    if checkpoint is not None:
+        run.write_json(checkpoint)
+    return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from deploykit.bench.formats import paired_text
 from deploykit.bench.results import BenchRun
 
 
@@ -23,11 +24,13 @@ def results_table(run: BenchRun) -> Table:
         ("MiB", "right"),
         ("top-1 %", "right"),
         ("top-5 %", "right"),
+        ("Δ ref (p)", "right"),
         ("agree %", "right"),
         ("p50 ms", "right"),
         ("p90 ms", "right"),
         ("img/s", "right"),
         ("speed-up", "right"),
+        ("RSS MiB", "right"),
     ):
         table.add_column(name, justify=justify, no_wrap=name in ("item", "status"))
     for cell in run.cells:
@@ -40,7 +43,7 @@ def results_table(run: BenchRun) -> Table:
                 str(cell.batch),
                 f"[red]failed[/]: {cell.error}",
                 size,
-                *["-"] * 7,
+                *["-"] * 9,
             )
             continue
         lat, acc, fid = cell.latency, cell.accuracy or {}, cell.fidelity or {}
@@ -54,11 +57,13 @@ def results_table(run: BenchRun) -> Table:
             size,
             _pct(acc.get("top1")),
             _pct(acc.get("top5")),
+            paired_text(cell),
             _pct(fid.get("top1_agreement")),
             f"{lat['p50_ms']:.2f}{noisy}",
             f"{lat['p90_ms']:.2f}",
             f"{lat['throughput']:.0f}",
             f"{cell.speedup:.2f}x" if cell.speedup else "-",
+            f"{(cell.memory or {}).get('peak_rss_mib', '-')}",
         )
     return table
 
@@ -85,6 +90,13 @@ def summary_lines(run: BenchRun) -> list[str]:
         lines.append(
             f"~ {len(noisy)} measurement(s) varied by more than 10% (coefficient of "
             "variation); the machine may be busy: rerun with --min-time larger"
+        )
+    lost = [c for c in run.cells if (c.accuracy or {}).get("vs_reference", {}).get("regressed")]
+    for cell in lost:
+        test = cell.accuracy["vs_reference"]
+        lines.append(
+            f"* {cell.label} on {cell.backend} loses {-test['delta'] * 100:.1f} top-1 points "
+            f"against the reference on the same images (McNemar p={test['p_value']:.2g})"
         )
     for cell in run.cells:
         if cell.status != "ok":

@@ -1,4 +1,9 @@
-"""The benchmark results schema (``deploykit.bench/1``): cells plus the environment they ran in."""
+"""The benchmark results schema (``deploykit.bench/2``): cells plus the environment they ran in.
+
+Version 2 adds per-cell memory, accuracy confidence intervals, per-image top-1
+correctness (for paired tests) and the paired comparison against the reference.
+Version 1 files still load: the new fields are simply absent.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from typing import Any
 from deploykit.errors import InputError
 from deploykit.fileio import write_json_atomic
 
-SCHEMA = "deploykit.bench/1"
+SCHEMA = "deploykit.bench/2"
+READABLE_SCHEMAS = ("deploykit.bench/1", SCHEMA)
 
 
 @dataclass
@@ -28,10 +34,15 @@ class Cell:
         error: one line saying why, when failed.
         size_bytes: artifact size on disk (None for in-memory models).
         runner: what actually ran (threads, providers, delegate...).
-        latency: LatencyStats as a dict.
-        accuracy: top-1/top-5 on the labelled set and the sample count.
+        latency: LatencyStats as a dict (``compute`` holds device-compute stats when the
+            runner reports them, e.g. GPU time without transfers).
+        accuracy: top-1/top-5, their Wilson 95 % intervals, the sample count, packed
+            per-image top-1 correctness, and ``vs_reference`` (McNemar paired test).
         fidelity: agreement with the reference cell on the same images.
         speedup: reference p50 latency / this cell's p50 latency at the same batch size.
+        memory: peak host RSS of the measuring process (MiB) and GPU memory when known.
+        reference: whether this cell belongs to the run's reference (item, backend).
+        wall_s: seconds this cell's worker spent (open, accuracy, timing).
     """
 
     item: str
@@ -50,6 +61,8 @@ class Cell:
     fidelity: dict[str, Any] | None = None
     speedup: float | None = None
     reference: bool = False
+    memory: dict[str, Any] | None = None
+    wall_s: float | None = None
 
     @property
     def key(self) -> str:
@@ -66,6 +79,7 @@ class BenchRun:
     config: dict[str, Any]
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     schema: str = SCHEMA
+    complete: bool = True
 
     def fastest(self) -> dict[str, dict[str, Any]]:
         """For each item and batch size, the backend with the lowest p50 latency."""
@@ -87,6 +101,7 @@ class BenchRun:
         return {
             "schema": self.schema,
             "created": self.created,
+            "complete": self.complete,
             "environment": self.environment,
             "config": self.config,
             "cells": [{**asdict(c), "key": c.key} for c in self.cells],
@@ -106,6 +121,7 @@ class BenchRun:
             data.get("config", {}),
             data.get("created", ""),
             data.get("schema", SCHEMA),
+            bool(data.get("complete", True)),
         )
 
 
@@ -113,13 +129,16 @@ def read_results(path: Path) -> BenchRun:
     """Load a results file, with a one-line error for anything that is not one."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not str(data.get("schema", "")).startswith("deploykit.bench/"):
-            raise KeyError("schema")
+        if data.get("schema") not in READABLE_SCHEMAS:
+            raise KeyError(f"schema {data.get('schema')!r}, expected one of {READABLE_SCHEMAS}")
         return BenchRun.from_dict(data)
     except FileNotFoundError:
         raise InputError(f"results file {path} does not exist", "check the path") from None
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except IsADirectoryError:
+        raise InputError(f"results file {path} is a directory", "pass a results .json") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise InputError(
-            f"{path} is not a deploykit results file ({type(exc).__name__}: {exc})",
+            f"{path} is not a deploykit results file ({type(exc).__name__}: {reason})",
             "pass a file written by `deploykit bench --json`",
         ) from None

@@ -43,6 +43,20 @@ class Subject:
         return usable or [DEFAULT_BACKEND[self.fmt]]
 
 
+def load_source(ref: str, options: SourceOptions):
+    """``load_model`` with torch's RNG seeded first.
+
+    Registry models without ``--weights`` are randomly initialised; the seed makes
+    every process (the parent exporting a suite, each bench worker) build the same
+    weights, so a torch cell and the ONNX file exported from "the same" model agree.
+    """
+    if format_of(ref) == "torch":
+        import torch
+
+        torch.manual_seed(0)
+    return load_model(ref, options)
+
+
 def resolve(item: str, options: SourceOptions) -> Subject:
     """Turn a bench item into a :class:`Subject`.
 
@@ -70,7 +84,7 @@ def resolve(item: str, options: SourceOptions) -> Subject:
             path.stat().st_size,
             manifest.to_dict(),
         )
-    loaded = load_model(item, options)
+    loaded = load_source(item, options)
     if loaded.kind == "onnx":
         manifest = read_manifest(loaded.path)
         return Subject(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -48,6 +48,7 @@ class LatencyStats:
     p95_ms: float
     p99_ms: float
     throughput: float
+    compute: dict[str, float] | None = None
 
     @property
     def cv(self) -> float:
@@ -104,6 +105,26 @@ def measure(
 
 
 def measure_runner(runner, batch: np.ndarray, config: TimingConfig | None = None) -> LatencyStats:
-    """Time an open runner on an NCHW batch; layout conversion is done once, outside the timing."""
+    """Time an open runner on an NCHW batch; layout conversion is done once, outside the timing.
+
+    A runner that sets ``last_compute_s`` after each call (device compute without
+    transfers, e.g. from CUDA events) gets those times summarised under ``compute``,
+    next to the end-to-end latency.
+    """
     prepared = runner.prepare_input(batch)
-    return measure(lambda: runner.run_prepared(prepared), len(batch), config)
+    compute: list[float] = []
+
+    def call() -> None:
+        runner.run_prepared(prepared)
+        seconds = getattr(runner, "last_compute_s", None)
+        if seconds is not None:
+            compute.append(seconds)
+
+    stats = measure(call, len(batch), config)
+    if compute:
+        # Warm-up calls are recorded too; keep the timed tail only.
+        device = LatencyStats.from_samples(np.array(compute[-stats.n :]), len(batch))
+        stats = replace(
+            stats, compute={k: v for k, v in device.to_dict().items() if k != "compute"}
+        )
+    return stats

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from deploykit.cli import bench, calibrate, export, models
+from deploykit.cli import bench, calibrate, compare, demo, export, finetune, inspect, models, prune
 from deploykit.errors import DeployKitError
 
 app = typer.Typer(
@@ -22,7 +22,12 @@ app = typer.Typer(
 )
 app.command("models")(models.models)
 app.command("export")(export.export)
+app.command("inspect")(inspect.inspect)
+app.command("finetune")(finetune.finetune)
+app.command("prune")(prune.prune)
 app.command("bench")(bench.bench)
+app.command("compare")(compare.compare)
+app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
 
 

@@ -36,11 +36,23 @@ def parse_batches(text: str) -> tuple[int, ...]:
 
 def bench(
     items: Annotated[
-        list[str],
+        Optional[list[str]],
         typer.Argument(
             help="Artifacts (.onnx, .tflite, .engine, .pt2) or model names; the first is the reference."
         ),
-    ],
+    ] = None,
+    suite: Annotated[
+        Optional[Path],
+        typer.Option("--suite", help="A suite YAML (models x targets x precisions x batch sizes)."),
+    ] = None,
+    out_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "-o",
+            "--out",
+            help="Write results.json, .csv, .md and report.html here (suite: results/).",
+        ),
+    ] = None,
     data: Annotated[
         str, typer.Option("--data", help="Labelled set: digits, an ImageFolder, or .npz.")
     ] = "digits",
@@ -65,38 +77,149 @@ def bench(
     delegate_path: Annotated[
         Optional[Path], typer.Option("--delegate-path", help="Delegate library file.")
     ] = None,
+    isolate: Annotated[
+        bool,
+        typer.Option(
+            "--isolate/--no-isolate",
+            help="Measure each (item, backend) in its own process, so a crash costs one cell.",
+        ),
+    ] = True,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option("--timeout", help="Fail a cell whose worker shows no progress for N s."),
+    ] = None,
     json_path: Annotated[
-        Optional[Path], typer.Option("--json", help="Write results JSON here.")
+        Optional[Path], typer.Option("--json", help="Write results JSON here (as cells finish).")
+    ] = None,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write a CSV here.")] = None,
+    markdown_path: Annotated[
+        Optional[Path], typer.Option("--markdown", help="Write a Markdown report here.")
+    ] = None,
+    html_path: Annotated[
+        Optional[Path], typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,
     num_classes: NumClasses = None,
     weights: Weights = None,
     input_shape: InputShape = None,
     trust_pickle: TrustPickle = False,
 ) -> None:
-    """Measure latency and accuracy of ITEMS on each backend, side by side."""
-    from deploykit.bench import BenchConfig, TimingConfig, run_bench
+    """Measure latency and accuracy of ITEMS (or a --suite) on each backend, side by side."""
+    from dataclasses import replace
+
+    from deploykit.bench import BenchConfig, TimingConfig
+
+    if suite is not None:
+        if items:
+            raise InputError("pass either ITEMS or --suite, not both", "the suite lists its models")
+        from deploykit.bench.suite import load_suite, prepare_items
+
+        spec = load_suite(suite)
+        out_dir = out_dir or Path("results")
+        with console.status("preparing artifacts") as status:
+            bench_items, artifacts = prepare_items(spec, out_dir, status.update)
+        for record in artifacts:
+            verb = "reused" if record["reused"] else "exported"
+            console.print(f"{verb} {record['artifact']}")
+        config = replace(spec.config, isolate=isolate, timeout_s=timeout or spec.config.timeout_s)
+        extra = {"suite": {"name": spec.name, "path": str(suite)}, "artifacts": artifacts}
+        title = f"deploykit bench: {spec.name}"
+    else:
+        if not items:
+            raise InputError(
+                "nothing to benchmark", "pass artifact files or model names, or --suite"
+            )
+        runner_extra = {}
+        if delegate:
+            runner_extra["delegate"] = delegate
+        if delegate_path:
+            runner_extra["delegate_path"] = str(delegate_path)
+        if delegate:
+            # A delegate that cannot load ends the run (one line, non-zero), never a CPU cell.
+            from deploykit.runners.litert import check_delegate
+
+            check_delegate(runner_extra)
+        config = BenchConfig(
+            data=data,
+            backends=tuple(split_list(backend)),
+            batch_sizes=parse_batches(batch),
+            threads=threads,
+            timing=TimingConfig(
+                warmup_iters=warmup, min_iters=iters, min_s=min_time, max_s=max_time
+            ),
+            limit=limit,
+            runner_extra=runner_extra,
+            source=source_options(num_classes, weights, input_shape, trust_pickle),
+            isolate=isolate,
+            timeout_s=timeout or 300.0,
+        )
+        bench_items, extra, title = list(items), None, "deploykit bench"
+    paths = _output_paths(out_dir, json_path, csv_path, markdown_path, html_path)
+    run = _run_with_progress(bench_items, config, paths.get("json"), extra)
     from deploykit.bench.report import results_table, summary_lines
 
-    extra = {}
-    if delegate:
-        extra["delegate"] = delegate
-    if delegate_path:
-        extra["delegate_path"] = str(delegate_path)
-    config = BenchConfig(
-        data=data,
-        backends=tuple(split_list(backend)),
-        batch_sizes=parse_batches(batch),
-        threads=threads,
-        timing=TimingConfig(warmup_iters=warmup, min_iters=iters, min_s=min_time, max_s=max_time),
-        limit=limit,
-        runner_extra=extra,
-        source=source_options(num_classes, weights, input_shape, trust_pickle),
-    )
-    with console.status("benchmarking") as status:
-        run = run_bench(items, config, progress=lambda text: status.update(f"benchmarking {text}"))
     out.print(results_table(run))
     for line in summary_lines(run):
         out.print(line)
-    if json_path:
-        run.write_json(json_path)
-        out.print(f"wrote {json_path}")
+    _write_reports(run, paths, title)
+
+
+def _output_paths(out_dir: Path | None, *explicit: Path | None) -> dict[str, Path]:
+    """Where each report goes: explicit options win over the -o folder's default names."""
+    names = ("json", "csv", "markdown", "html")
+    defaults = ("results.json", "results.csv", "results.md", "report.html")
+    paths = {n: p for n, p in zip(names, explicit, strict=True) if p is not None}
+    if out_dir is not None:
+        from deploykit.fileio import ensure_dir
+
+        ensure_dir(out_dir)
+        for name, default in zip(names, defaults, strict=True):
+            paths.setdefault(name, out_dir / default)
+    return paths
+
+
+def _run_with_progress(items, config, checkpoint: Path | None, extra: dict | None):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from deploykit.bench import run_bench
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("benchmarking", total=None)
+
+        def on_cell(cell, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            if cell.status != "ok":
+                console.print(f"[red]failed[/] {cell.key}: {cell.error}")
+
+        return run_bench(
+            items,
+            config,
+            progress=lambda text: bar.update(task, description=f"benchmarking {text}"),
+            on_cell=on_cell,
+            checkpoint=checkpoint,
+            extra=extra,
+        )
+
+
+def _write_reports(run, paths: dict[str, Path], title: str) -> None:
+    from deploykit.bench.formats import to_csv, to_markdown
+    from deploykit.bench.html import to_html
+    from deploykit.fileio import write_text_atomic
+
+    if "json" in paths:
+        run.write_json(paths["json"])
+    writers = {
+        "csv": to_csv,
+        "markdown": lambda r: to_markdown(r, title),
+        "html": lambda r: to_html(r, title),
+    }
+    for name, writer in writers.items():
+        if name in paths:
+            write_text_atomic(paths[name], writer(run))
+    for path in paths.values():
+        out.print(f"wrote {path}")

@@ -88,8 +88,15 @@ def export(
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Export MODEL to an artifact, verify it against the source, and write its manifest."""
+    from deploykit.calibration import check_method
     from deploykit.export import ExportRequest, Tolerance, export_model
     from deploykit.export.verify import DEFAULT_TOLERANCES
+    from deploykit.fileio import existing_file
+
+    # Fail before the (slow) export on options that cannot work.
+    check_method(calib_method)
+    if calib is not None:
+        existing_file(calib, "calibration set")
 
     tolerance = None
     if any(v is not None for v in (atol, min_cosine, min_agreement)):
@@ -141,3 +148,11 @@ def export(
         )
     else:
         out.print("[yellow]not verified[/] (--no-verify)")
+    budget = manifest.details.get("accuracy_budget")
+    if budget:
+        kept = ", ".join(f["layer"] for f in budget["fp32_fallback"]) or "none"
+        out.print(
+            f"accuracy on {budget['n']} {budget['eval']} images: top-1 FP32 "
+            f"{budget['fp32_top1']:.2f}, INT8 {budget['int8_top1']:.2f} (drop {budget['drop']:.2f}, "
+            f"budget {budget['max_drop']}); layers kept in FP32: {kept}"
+        )

@@ -35,6 +35,11 @@ class OrtRunner(Runner):
             so.intra_op_num_threads = self.options.threads
             so.inter_op_num_threads = 1
         provider_options = self.options.extra.get("provider_options")
+        if provider_options is None and self.backend == "ort-trt":
+            # TensorRT 10 needs the INT8 flag to honour Q/DQ nodes; FP16 lets it pick half kernels.
+            precision = self.options.precision
+            trt = {"trt_int8_enable": precision == "int8", "trt_fp16_enable": precision == "fp16"}
+            provider_options = [trt, {}, {}]
         self._session = ort.InferenceSession(
             str(self.model), so, providers=wanted, provider_options=provider_options
         )

@@ -15,7 +15,14 @@ from deploykit.errors import ModelLoadError
 from deploykit.spec import InputSpec, Preprocess
 
 # Family modules scanned for @register_model factories, in listing order.
-FAMILY_MODULES: tuple[str, ...] = ("deploykit.zoo.demo",)
+FAMILY_MODULES: tuple[str, ...] = (
+    "deploykit.zoo.demo",
+    "deploykit.zoo.mobilenet_v1",
+    "deploykit.zoo.shufflenet_v1",
+    "deploykit.zoo.xception",
+    "deploykit.zoo.senet",
+    "deploykit.zoo.inception_v4",
+)
 
 _ENTRY_ATTR = "__deploykit_model__"
 

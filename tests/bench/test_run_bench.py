@@ -1,4 +1,4 @@
-"""Bench v1 through the library: real runners, accuracy, fidelity against the reference."""
+"""run_bench through the library: real runners, accuracy, fidelity against the reference."""
 
 import json
 
@@ -52,7 +52,7 @@ def test_torch_reference_and_onnx_agree_and_classify(artifacts, tmp_path):
     path = run.write_json(tmp_path / "r.json")
     data = json.loads(path.read_text())
     assert (
-        data["schema"] == "deploykit.bench/1" and data["environment"]["cpu"]["logical_cores"] >= 1
+        data["schema"] == "deploykit.bench/2" and data["environment"]["cpu"]["logical_cores"] >= 1
     )
     assert {f["batch"] for f in data["fastest"]} == {1, 4}
     assert read_results(path).cells[2].fidelity == ort_cell.fidelity
@@ -61,7 +61,7 @@ def test_torch_reference_and_onnx_agree_and_classify(artifacts, tmp_path):
 def test_a_backend_that_cannot_open_fails_its_cell_only(artifacts, monkeypatch):
     import onnxruntime
 
-    pt2, onnx = artifacts
+    _pt2, onnx = artifacts
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this machine has CUDA: ort-cuda would succeed")
     run = run_bench(

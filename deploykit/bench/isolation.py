@@ -1,0 +1,246 @@
+"""Crash isolation: each (item, backend) group is measured in its own worker process.
+
+The worker (:mod:`deploykit.bench.worker`) reports every step as it happens. A
+segfault, an abort, a hang (no progress for ``timeout_s``) or an out-of-memory
+kill therefore costs the one cell that was running: the cells already measured
+are kept, the failed cell gets the reason (signal name, "timed out after N s"),
+and a fresh worker measures the batch sizes still to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deploykit.bench.cells import GroupPlan
+
+POLL_S = 0.05
+# Same as ``python -m deploykit.bench.worker``, without runpy importing the module twice.
+WORKER_CODE = "import sys; from deploykit.bench.worker import main; sys.exit(main())"
+
+
+@dataclass
+class GroupOutcome:
+    """What one (item, backend) group produced.
+
+    Attributes:
+        cells: per batch size, either ``{"status": "ok", "latency", "runner", "memory",
+            "wall_s", "accuracy"}`` or ``{"status": "failed", "error"}``.
+        accuracy: the accuracy record, when the accuracy pass finished.
+        runner: what ran (from the accuracy pass or the first timed cell).
+        logits: logits on the evaluation set, when the accuracy pass finished.
+    """
+
+    cells: dict[int, dict[str, Any]] = field(default_factory=dict)
+    accuracy: dict[str, Any] | None = None
+    runner: dict[str, Any] | None = None
+    logits: np.ndarray | None = None
+
+
+class _Tracker:
+    """Folds worker events into a :class:`GroupOutcome` and remembers where the worker was."""
+
+    def __init__(self, outcome: GroupOutcome, on_cell: Callable[[int, dict], None]) -> None:
+        self.outcome = outcome
+        self.on_cell = on_cell
+        self.phase = "start"
+        self.batch: int | None = None
+        self.error: str | None = None
+
+    def handle(self, event: dict[str, Any]) -> None:
+        phase = event["phase"]
+        if phase == "error":
+            self.error = event["error"]
+            return
+        self.phase = phase
+        if phase == "accuracy":
+            self.outcome.accuracy = event["accuracy"]
+            self.outcome.runner = event["runner"]
+            if event.get("logits") is not None:
+                self.outcome.logits = event["logits"]
+        elif phase == "timing":
+            self.batch = event["batch"]
+        elif phase == "cell":
+            cell = {k: event[k] for k in ("latency", "runner", "memory", "wall_s")}
+            cell["accuracy"] = self.outcome.accuracy
+            self.outcome.cells[event["batch"]] = {"status": "ok", **cell}
+            self.outcome.runner = self.outcome.runner or event["runner"]
+            self.batch = None
+            self.on_cell(event["batch"], self.outcome.cells[event["batch"]])
+
+    def fail(self, reason: str, plan: GroupPlan) -> tuple[int, ...]:
+        """Record ``reason`` against the cell(s) it cost; return the batch sizes still to run."""
+        pending = [b for b in plan.batches if b not in self.outcome.cells]
+        if self.phase == "timing" and self.batch is not None:
+            lost = [self.batch]
+        else:  # the runner never got as far as timing: nothing in this group can run
+            lost = pending
+        for batch in lost:
+            self.outcome.cells[batch] = {"status": "failed", "error": reason}
+            self.on_cell(batch, self.outcome.cells[batch])
+        return tuple(b for b in pending if b not in lost)
+
+
+def describe_exit(returncode: int, error: str | None, stderr_tail: str) -> str:
+    """One line saying why a worker stopped."""
+    if error:
+        return error
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        if name == "SIGKILL":
+            return "worker killed by SIGKILL (out of memory?)"
+        return f"worker crashed with {name}"
+    detail = f": {stderr_tail}" if stderr_tail else ""
+    return f"worker exited with code {returncode}{detail}"
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def _run_worker(job_dir: Path, tracker: _Tracker, timeout_s: float) -> str | None:
+    """Run one worker to its end; return a failure reason, or None when it finished cleanly."""
+    events_path = job_dir / "events.jsonl"
+    stderr_path = job_dir / "stderr.log"
+    with open(stderr_path, "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER_CODE, str(job_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+            start_new_session=True,  # a hung worker's children are killed with it
+        )
+        offset, last_progress, timed_out = 0, time.monotonic(), False
+        try:
+            while True:
+                done = proc.poll() is not None
+                offset, progressed = _read_events(events_path, offset, tracker, job_dir)
+                if progressed:
+                    last_progress = time.monotonic()
+                if done:
+                    break
+                if time.monotonic() - last_progress > timeout_s:
+                    timed_out = True
+                    _kill(proc)
+                    break
+                time.sleep(POLL_S)
+        except BaseException:
+            _kill(proc)  # interrupted: never leave a worker behind
+            raise
+    _read_events(events_path, offset, tracker, job_dir)
+    if timed_out:
+        where = f" while timing batch {tracker.batch}" if tracker.phase == "timing" else ""
+        return f"timed out after {timeout_s:g} s{where}"
+    if proc.returncode == 0 and tracker.error is None:
+        return None
+    return describe_exit(proc.returncode, tracker.error, _last_line(stderr_path))
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+def _read_events(path: Path, offset: int, tracker: _Tracker, job_dir: Path) -> tuple[int, bool]:
+    """Handle complete new lines of ``events.jsonl``; return the new offset and whether any came."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+    except FileNotFoundError:
+        return offset, False
+    end = chunk.rfind(b"\n") + 1  # a line cut short by a crash is ignored
+    progressed = False
+    for line in chunk[:end].splitlines():
+        event = json.loads(line)
+        if event["phase"] == "accuracy" and (job_dir / "logits.npy").is_file():
+            event["logits"] = np.load(job_dir / "logits.npy")
+        tracker.handle(event)
+        progressed = True
+    return offset + end, progressed
+
+
+def run_group_isolated(
+    job: dict[str, Any],
+    plan: GroupPlan,
+    work_dir: Path,
+    timeout_s: float,
+    on_cell: Callable[[int, dict], None],
+) -> GroupOutcome:
+    """Measure ``plan`` for ``job["item"]`` in worker processes, one cell lost per crash.
+
+    Args:
+        job: ``item``, ``source`` (SourceOptions as JSON) and ``data`` (an ``.npz`` with
+            the prepared input ``x`` and ``labels``).
+        plan: what to measure.
+        work_dir: an empty folder for the job files.
+        timeout_s: a worker showing no progress for this long is killed.
+        on_cell: called with (batch, cell record) as each cell finishes or fails.
+    """
+    outcome = GroupOutcome()
+    tracker = _Tracker(outcome, on_cell)
+    attempt, todo = 0, plan
+    while todo.batches:
+        job_dir = work_dir / f"attempt{attempt}"
+        job_dir.mkdir(parents=True)
+        (job_dir / "job.json").write_text(json.dumps({**job, "plan": todo.to_dict()}))
+        tracker.phase, tracker.batch, tracker.error = "start", None, None
+        reason = _run_worker(job_dir, tracker, timeout_s)
+        if reason is None:
+            break
+        remaining = tracker.fail(reason, todo)
+        todo = replace(todo, batches=remaining, accuracy=False)
+        attempt += 1
+    return outcome
+
+
+def run_group_inprocess(
+    subject,
+    x: np.ndarray,
+    labels: np.ndarray,
+    plan: GroupPlan,
+    on_cell: Callable[[int, dict], None],
+) -> GroupOutcome:
+    """The same measurement in this process (no isolation): for debugging and library use.
+
+    A Python exception costs the cell that raised it, as in a worker; a segfault
+    here takes the whole run down, which is why isolation is the default.
+    """
+    from deploykit.bench.cells import measure_group
+    from deploykit.errors import DeployKitError
+
+    outcome = GroupOutcome()
+    tracker = _Tracker(outcome, on_cell)
+    todo = plan
+    while todo.batches:
+        tracker.phase, tracker.batch = "start", None
+        try:
+            measure_group(subject, x, labels, todo, tracker.handle)
+            break
+        except DeployKitError as exc:
+            reason = str(exc)
+        except Exception as exc:  # a runtime error costs this cell, not the run
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        todo = replace(todo, batches=tracker.fail(reason, todo), accuracy=False)
+    return outcome

@@ -1,0 +1,114 @@
+"""The isolated measuring process: ``python -m deploykit.bench.worker JOB_DIR``.
+
+``JOB_DIR/job.json`` names the item, how to load it, the prepared input
+(an ``.npz`` with ``x`` and ``labels``) and the
+:class:`~deploykit.bench.cells.GroupPlan`. Every step is appended to
+``JOB_DIR/events.jsonl`` as soon as it happens (logits go to ``logits.npy``),
+so when the runtime segfaults, hangs or is killed for memory, the parent knows
+what finished and which cell was running.
+
+Backend plugins: modules (or ``.py`` files) listed in ``DEPLOYKIT_BENCH_PLUGINS``
+(separated by ``os.pathsep``) are imported first; they may add entries to
+``deploykit.targets.BACKENDS``. The tests use this to run deliberately crashing
+runners through the real isolation path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+PLUGINS_ENV = "DEPLOYKIT_BENCH_PLUGINS"
+
+
+def load_plugins() -> list[str]:
+    """Import the modules or files named in ``$DEPLOYKIT_BENCH_PLUGINS``; return their names."""
+    loaded = []
+    for entry in filter(None, os.environ.get(PLUGINS_ENV, "").split(os.pathsep)):
+        if entry.endswith(".py"):
+            name = f"deploykit_bench_plugin_{Path(entry).stem}"
+            if name not in sys.modules:
+                spec = importlib.util.spec_from_file_location(name, entry)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load bench plugin {entry}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+        else:
+            importlib.import_module(entry)
+            name = entry
+        loaded.append(name)
+    return loaded
+
+
+def source_options_from(data: dict[str, Any]):
+    """SourceOptions from its JSON form in a job file."""
+    from deploykit.sources import SourceOptions
+
+    return SourceOptions(
+        num_classes=data.get("num_classes"),
+        weights=Path(data["weights"]) if data.get("weights") else None,
+        input_shape=tuple(data["input_shape"]) if data.get("input_shape") else None,
+        trust_pickle=bool(data.get("trust_pickle")),
+        trust_code=bool(data.get("trust_code")),
+    )
+
+
+def run_job(job_dir: Path) -> int:
+    """Run the job in ``job_dir``; return the process exit code (0 ok, 3 error reported)."""
+    events = open(job_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+
+    def emit(event: dict[str, Any]) -> None:
+        logits = event.pop("logits", None)
+        if logits is not None:
+            import numpy as np
+
+            np.save(job_dir / "logits.npy", logits)
+        events.write(json.dumps(event) + "\n")
+        events.flush()  # in the kernel now: survives this process crashing
+
+    try:
+        import numpy as np
+
+        from deploykit.bench.cells import GroupPlan, measure_group
+        from deploykit.bench.subjects import resolve
+
+        load_plugins()
+        job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
+        emit({"phase": "start", "pid": os.getpid()})
+        subject = resolve(job["item"], source_options_from(job.get("source") or {}))
+        # The parent prepared the input for this item's spec once (NCHW float32).
+        with np.load(job["data"]) as data:
+            x, labels = data["x"], data["labels"]
+        measure_group(subject, x, labels, GroupPlan.from_dict(job["plan"]), emit)
+        emit({"phase": "done"})
+        return 0
+    except Exception as exc:  # reported to the parent as this cell's failure reason
+        from deploykit.errors import DeployKitError
+
+        if isinstance(exc, DeployKitError):
+            message = str(exc)
+        else:
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            message = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        emit({"phase": "error", "error": message})
+        return 3
+    finally:
+        events.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m deploykit.bench.worker JOB_DIR", file=sys.stderr)
+        return 2
+    return run_job(Path(args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

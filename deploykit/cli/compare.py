@@ -1,0 +1,99 @@
+"""``deploykit compare``: a results file against a baseline; exit 1 on regression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from deploykit.cli.common import console, out
+
+
+def compare(
+    results: Annotated[Path, typer.Argument(help="results.json written by `deploykit bench`.")],
+    baseline: Annotated[Path, typer.Option("--baseline", help="The baseline results file.")],
+    junit: Annotated[
+        Optional[Path], typer.Option("--junit", help="Write JUnit XML here (one case per check).")
+    ] = None,
+    markdown: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--markdown", help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)."
+        ),
+    ] = None,
+    latency_tolerance: Annotated[
+        Optional[float],
+        typer.Option(
+            "--latency-tolerance",
+            help="Allowed slow-down relative to the run's reference cell, e.g. 0.25 = 25 %.",
+        ),
+    ] = None,
+    latency_metric: Annotated[
+        Optional[str],
+        typer.Option("--latency-metric", help="Statistic compared: p50_ms (default), min_ms, ..."),
+    ] = None,
+    top1_floor: Annotated[
+        Optional[float],
+        typer.Option("--top1-floor", help="Absolute top-1 every cell must reach, e.g. 0.9."),
+    ] = None,
+    alpha: Annotated[
+        Optional[float],
+        typer.Option("--alpha", help="Significance level of the paired top-1 test (0.05)."),
+    ] = None,
+    update_baseline: Annotated[
+        bool,
+        typer.Option("--update-baseline", help="Write RESULTS over the baseline (atomically)."),
+    ] = False,
+) -> None:
+    """Compare RESULTS with a baseline: latency normalised by the run's reference, accuracy paired.
+
+    Exits 0 when nothing regressed, 1 on a regression, 2 for a malformed file.
+    """
+    from deploykit.bench.compare import Tolerances, compare_runs, to_junit, to_markdown
+    from deploykit.bench.results import read_results
+    from deploykit.errors import InputError
+    from deploykit.fileio import write_json_atomic, write_text_atomic
+
+    for name, value in (
+        ("--latency-tolerance", latency_tolerance),
+        ("--top1-floor", top1_floor),
+        ("--alpha", alpha),
+    ):
+        if value is not None and (value < 0 or (name != "--latency-tolerance" and value > 1)):
+            raise InputError(f"{name} {value} is out of range", "use a fraction, e.g. 0.25")
+    current = read_results(results)
+    if update_baseline and not baseline.exists():
+        data = current.to_dict()
+        write_json_atomic(baseline, data)
+        out.print(f"wrote new baseline {baseline}")
+        return
+    base = read_results(baseline)
+    tolerances = Tolerances.resolve(
+        base,
+        latency=latency_tolerance,
+        top1_floor=top1_floor,
+        alpha=alpha,
+        latency_metric=latency_metric,
+    )
+    result = compare_runs(current, base, tolerances)
+    text = to_markdown(result)
+    out.print(text)
+    if markdown:
+        write_text_atomic(markdown, text)
+        console.print(f"wrote {markdown}")
+    if junit:
+        write_text_atomic(junit, to_junit(result))
+        console.print(f"wrote {junit}")
+    if update_baseline:
+        data = current.to_dict()
+        # Keep the tolerances the gate ran with, so the next compare uses the same ones.
+        data["config"] = {
+            **data.get("config", {}),
+            "tolerances": {k: v for k, v in vars(tolerances).items() if v is not None},
+        }
+        write_json_atomic(baseline, data)
+        console.print(f"updated baseline {baseline}")
+        return
+    if not result.ok:
+        raise typer.Exit(1)

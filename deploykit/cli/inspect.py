@@ -1,0 +1,151 @@
+"""``deploykit inspect``: per-layer weight table, feature-map PNGs, or an exported graph's summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from deploykit.cli.common import (
+    InputShape,
+    NumClasses,
+    TrustCode,
+    TrustPickle,
+    Weights,
+    out,
+    source_options,
+    split_list,
+)
+from deploykit.errors import InputError
+
+GRAPH_SUFFIXES = (".onnx", ".tflite")
+
+
+def _print_graph(summary) -> None:
+    out.print(
+        f"[bold]{summary.path}[/]  {summary.format}, {summary.size_bytes / 2**20:.2f} MiB, "
+        f"{summary.nodes} ops, {summary.params / 1e6:.2f} M stored weights"
+    )
+    if summary.opset:
+        out.print("opset: " + ", ".join(f"{d} {v}" for d, v in summary.opset.items()))
+    io = Table(title="inputs and outputs")
+    for column in ("", "name", "shape", "dtype"):
+        io.add_column(column)
+    for kind, values in (("input", summary.inputs), ("output", summary.outputs)):
+        for v in values:
+            io.add_row(kind, v["name"], "x".join(map(str, v["shape"])), v["dtype"])
+    out.print(io)
+    ops = Table(title="ops")
+    ops.add_column("op")
+    ops.add_column("count", justify="right")
+    for op, count in summary.ops.items():
+        ops.add_row(op, str(count))
+    out.print(ops)
+    quant = ", ".join(f"{op} {n}" for op, n in summary.quantized.items())
+    out.print(f"quantized ops: {quant or 'none (float graph)'}")
+
+
+def _print_weights(name: str, report) -> None:
+    shape = "x".join(map(str, report.input_shape or ()))
+    table = Table(
+        title=f"{name}: {report.params / 1e6:.3f} M params, {report.macs / 1e6:.1f} M MACs at "
+        f"{shape}, {report.near_zero:.2%} of weights |w| < {report.eps:g}"
+    )
+    table.add_column("layer", no_wrap=True)
+    table.add_column("type")
+    table.add_column("shape")
+    for column in ("params", "MMACs", "mean", "std", "min", "max", "near 0"):
+        table.add_column(column, justify="right")
+    for row in report.layers:
+        table.add_row(
+            row.name,
+            row.type,
+            "x".join(map(str, row.shape)),
+            f"{row.params:,}",
+            f"{row.macs / 1e6:.2f}",
+            f"{row.mean:+.4f}",
+            f"{row.std:.4f}",
+            f"{row.min:+.4f}",
+            f"{row.max:+.4f}",
+            f"{row.near_zero:.1%}",
+        )
+    out.print(table)
+
+
+def inspect(
+    model: Annotated[
+        str,
+        typer.Argument(help="Registry name, module:factory, .pt2, .pt, or an .onnx/.tflite file."),
+    ],
+    feature_maps: Annotated[
+        Optional[Path],
+        typer.Option("--feature-maps", help="Image whose activations to render as PNG grids."),
+    ] = None,
+    layers: Annotated[
+        Optional[str],
+        typer.Option("--layers", help="Layer names for --feature-maps, e.g. layer1,layer3."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("-o", "--out", help="Folder for feature-map PNGs.")
+    ] = Path("maps"),
+    max_channels: Annotated[
+        int, typer.Option("--max-channels", help="Channels drawn per layer.")
+    ] = 64,
+    eps: Annotated[
+        float, typer.Option("--eps", help="Weights with |w| < eps count as near zero.")
+    ] = 1e-3,
+    num_classes: NumClasses = None,
+    weights: Weights = None,
+    input_shape: InputShape = None,
+    trust_pickle: TrustPickle = False,
+    trust_code: TrustCode = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Look inside a model: weight statistics per layer, feature maps, or a graph summary."""
+    if Path(model).suffix.lower() in GRAPH_SUFFIXES:
+        if feature_maps or layers:
+            raise InputError(
+                "--feature-maps needs a torch model", "pass a registry name, .pt2 or factory"
+            )
+        from deploykit.inspect.graph import summarize_graph
+
+        summary = summarize_graph(Path(model))
+        if as_json:
+            out.print_json(json.dumps(summary.to_dict()))
+        else:
+            _print_graph(summary)
+        return
+    if layers and not feature_maps:
+        raise InputError("--layers selects feature maps", "add --feature-maps IMAGE")
+    from deploykit.sources import load_model
+
+    options = source_options(num_classes, weights, input_shape, trust_pickle, trust_code)
+    loaded = load_model(model, options)
+    if loaded.kind != "torch":
+        raise InputError(
+            f"{model} is a {loaded.kind} model; per-layer inspection needs torch",
+            "export it and inspect the .onnx or .tflite file",
+        )
+    if feature_maps:
+        from deploykit.inspect.featuremaps import feature_maps as render
+
+        records = render(
+            loaded.model, loaded.spec, feature_maps, split_list(layers), out_dir, max_channels
+        )
+        if as_json:
+            out.print_json(json.dumps(records))
+            return
+        for record in records:
+            shape = "x".join(map(str, record["shape"]))
+            out.print(f"{record['layer']}: {shape} -> {record['png']}")
+        return
+    from deploykit.inspect.weights import weight_report
+
+    report = weight_report(loaded.model, loaded.spec.with_batch(1).nchw, eps)
+    if as_json:
+        out.print_json(json.dumps({"model": loaded.name, **report.to_dict()}))
+    else:
+        _print_weights(loaded.name, report)

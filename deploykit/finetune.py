@@ -1,0 +1,188 @@
+"""Transfer learning: replace a classifier's head, train on a new set, save a reloadable ``.pt2``.
+
+The head is found by name, per family: ``fc`` (ResNet, RegNet, Inception, the
+zoo's ShuffleNet/Xception/SENet), the last Linear or 1x1 Conv2d inside
+``classifier`` (VGG, MobileNet, EfficientNet, SqueezeNet's conv head,
+DenseNet), ``head`` (Swin) or ``heads`` (ViT). A model whose head cannot be
+found is refused with one line rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from deploykit.errors import InputError, ModelLoadError
+from deploykit.sources import LoadedModel
+from deploykit.train import Progress, TrainConfig, evaluate, fit
+
+# Attributes that hold the classifier head, in the order they are tried.
+HEAD_ATTRIBUTES = ("fc", "classifier", "head", "heads", "last_linear")
+
+
+def find_head(model: Any, num_classes: int | None = None) -> str:
+    """The qualified name of the layer that produces the logits.
+
+    Args:
+        model: a torch module.
+        num_classes: the current output width; when given, the head must produce it.
+
+    Raises:
+        ModelLoadError: when no Linear or Conv2d head is found under a known attribute.
+    """
+    import torch
+
+    kinds = (torch.nn.Linear, torch.nn.Conv2d)
+    for attr in HEAD_ATTRIBUTES:
+        holder = getattr(model, attr, None)
+        if not isinstance(holder, torch.nn.Module):
+            continue
+        candidates = [(attr, holder)] if isinstance(holder, kinds) else []
+        candidates += [
+            (f"{attr}.{name}", module)
+            for name, module in holder.named_modules()
+            if name and isinstance(module, kinds)
+        ]
+        if not candidates:
+            continue
+        name, layer = candidates[-1]
+        width = layer.out_features if isinstance(layer, torch.nn.Linear) else layer.out_channels
+        if num_classes is None or width == num_classes:
+            return name
+    raise ModelLoadError(
+        f"cannot find the classifier head of {type(model).__name__}",
+        f"finetune replaces a Linear or 1x1 Conv2d under one of: {', '.join(HEAD_ATTRIBUTES)}",
+    )
+
+
+def replace_head(model: Any, num_classes: int, current: int | None = None) -> str:
+    """Swap the head of ``model`` for a fresh one with ``num_classes`` outputs; return its name."""
+    import torch
+
+    name = find_head(model, current)
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    old = getattr(parent, attr) if not attr.isdigit() else parent[int(attr)]
+    if isinstance(old, torch.nn.Linear):
+        new: torch.nn.Module = torch.nn.Linear(old.in_features, num_classes)
+    else:
+        new = torch.nn.Conv2d(
+            old.in_channels, num_classes, old.kernel_size, old.stride, old.padding
+        )
+    if attr.isdigit():
+        parent[int(attr)] = new
+    else:
+        setattr(parent, attr, new)
+    return name
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """What a fine-tuning run produced.
+
+    Attributes:
+        path: the saved ``.pt2`` (its manifest is beside it).
+        head: qualified name of the replaced layer.
+        num_classes: the new output width.
+        val_top1: top-1 accuracy on the validation split.
+        train_samples: training images.
+        val_samples: validation images.
+        epochs: passes over the training set.
+        frozen_backbone: whether only the head was trained.
+        seconds: wall time of the training.
+    """
+
+    path: Path
+    head: str
+    num_classes: int
+    val_top1: float
+    train_samples: int
+    val_samples: int
+    epochs: int
+    frozen_backbone: bool
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "path": str(self.path)}
+
+
+def finetune(
+    loaded: LoadedModel,
+    data: str,
+    out: Path,
+    num_classes: int | None = None,
+    config: TrainConfig | None = None,
+    freeze_backbone: bool = False,
+    progress: Progress | None = None,
+) -> FinetuneResult:
+    """Replace the head of a torch model, train it on ``data`` and save it as ``.pt2``.
+
+    Args:
+        loaded: a loaded torch model (registry name, factory, ``.pt`` ...).
+        data: ``digits``, an ImageFolder directory or a ``.npz`` (train/test splits as
+            :func:`deploykit.data.load_dataset` makes them).
+        out: destination ``.pt2``; a manifest with the validation accuracy goes beside it.
+        num_classes: new output width (default: the number of classes in ``data``).
+        config: optimisation settings (default: :class:`TrainConfig` defaults).
+        freeze_backbone: train the new head only.
+        progress: called as ``progress(step, total_steps, loss)``.
+
+    Raises:
+        DeployKitError: for a non-torch model, a head that cannot be found, bad data or path.
+    """
+    from deploykit.data import load_dataset
+    from deploykit.sources.pt2 import save_program
+
+    out = Path(out)
+    if out.suffix != ".pt2":
+        raise InputError(f"cannot save a fine-tuned model as {out.name}", "name a .pt2 file")
+    if loaded.kind != "torch":
+        raise ModelLoadError(
+            f"finetune trains torch models; {loaded.name} is a {loaded.kind} model",
+            "start from a registry name, module:factory or a state_dict with --weights",
+        )
+    train = load_dataset(data, "train")
+    val = load_dataset(data, "test")
+    labelled = int(max(train.labels.max(), val.labels.max())) + 1
+    if train.labels.min() < 0:
+        raise InputError(f"{data} has unlabelled images", "finetune needs labels")
+    classes = num_classes or max(len(train.classes), labelled)
+    if classes < labelled:
+        raise InputError(f"{data} has {labelled} classes, more than --num-classes {classes}")
+    model = loaded.model
+    head = replace_head(model, classes, loaded.num_classes)
+    parameters = None
+    if freeze_backbone:
+        for param in model.parameters():
+            param.requires_grad_(False)
+        parameters = list(model.get_submodule(head).parameters())
+        for param in parameters:
+            param.requires_grad_(True)
+    start = time.perf_counter()
+    fit(model, train, loaded.spec, config, progress, parameters)
+    seconds = time.perf_counter() - start
+    for param in model.parameters():
+        param.requires_grad_(True)
+    top1 = evaluate(model, val, loaded.spec)
+    config = config or TrainConfig()
+    record = {
+        "head": head,
+        "data": data,
+        "classes": list(train.classes),
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "batch_size": config.batch_size,
+        "frozen_backbone": freeze_backbone,
+        "train_samples": len(train),
+        "val_samples": len(val),
+        "val_top1": top1,
+    }
+    source = {**loaded.source, "finetuned_from": loaded.source.get("ref", loaded.name)}
+    save_program(
+        model, loaded.spec, out, source=source, details={"finetune": record}, num_classes=classes
+    )
+    return FinetuneResult(
+        out, head, classes, top1, len(train), len(val), config.epochs, freeze_backbone, seconds
+    )

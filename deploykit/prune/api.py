@@ -1,0 +1,235 @@
+"""``prune`` and ``save``: the pruning pipeline behind ``deploykit prune``.
+
+Load -> measure -> prune step by step until the target is met -> fine-tune ->
+measure again -> save as a ``torch.export`` ``.pt2`` whose manifest carries the report.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploykit.errors import InputError
+from deploykit.prune.config import PruneConfig
+from deploykit.prune.report import ModelFacts, PruneReport
+from deploykit.spec import InputSpec
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class PruneResult:
+    """A pruned model and what it cost and scored.
+
+    Attributes:
+        model: the pruned torch module (eval mode).
+        spec: its input spec (unchanged by pruning).
+        name: the source model's short name.
+        source: the source model's provenance.
+        num_classes: classifier width.
+        config: the settings used.
+        report: before/after figures.
+        target: kind, goal, value reached and whether it was met.
+    """
+
+    model: Any
+    spec: InputSpec
+    name: str
+    source: dict[str, Any]
+    num_classes: int | None
+    config: PruneConfig
+    report: PruneReport
+    target: dict[str, Any] = field(default_factory=dict)
+
+    def details(self) -> dict[str, Any]:
+        """What the manifest records under ``details``."""
+        return {
+            "pruning": {
+                "tool": _torch_pruning_version(),
+                "config": self.config.to_dict(),
+                "criterion": self.config.importance,
+                "scope": "global" if self.config.global_pruning else "uniform",
+                "target": self.target,
+                "report": self.report.to_dict(),
+            }
+        }
+
+
+def _torch_pruning_version() -> str:
+    import torch_pruning as tp
+
+    return f"torch-pruning {getattr(tp, '__version__', 'unknown')}"
+
+
+def _facts(model: Any, spec: InputSpec, config: PruneConfig, latency: bool) -> ModelFacts:
+    from deploykit.prune.finetune import accuracy
+    from deploykit.prune.report import state_bytes
+    from deploykit.prune.targets import count_macs, count_params, measure_latency
+
+    return ModelFacts(
+        params=count_params(model),
+        macs=count_macs(model, spec),
+        size_bytes=state_bytes(model),
+        latency_ms=measure_latency(model, spec, config.backend, config.threads) if latency else None,
+        top1=accuracy(model, spec, config.accuracy_data) if config.accuracy_data else None,
+    )
+
+
+def _torch_model(model: Any, source: Any) -> tuple[Any, Any]:
+    """The loaded model and a module to prune: a copy when the caller handed its own model."""
+    from deploykit.sources import LoadedModel, load_model
+
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, source)
+    if loaded.kind != "torch":
+        raise InputError(
+            f"{loaded.name} is a {loaded.kind} model; pruning needs a torch module",
+            "prune the torch source (registry name, module:factory, .pt2), then export it",
+        )
+    module = copy.deepcopy(loaded.model) if loaded is model else loaded.model
+    return loaded, module.eval()
+
+
+def prune(
+    model: Any,
+    config: PruneConfig,
+    source: Any = None,
+    log: Log | None = None,
+    show_progress: bool = False,
+) -> PruneResult:
+    """Prune a torch model to ``config``'s target; fine-tune and measure it.
+
+    Args:
+        model: a model reference (registry name, ``module:factory``, ``.pt2``) or a
+            ``LoadedModel``; it is copied, never modified.
+        config: target, criterion and fine-tuning settings.
+        source: ``SourceOptions`` for loading a reference.
+        log: called with one line per stage (None: quiet).
+        show_progress: show a rich progress bar while fine-tuning.
+
+    Raises:
+        DeployKitError: bad settings, a non-torch model, or an unreachable MACs target.
+    """
+    import torch
+
+    from deploykit.prune import finetune as ft
+    from deploykit.prune.importance import NEEDS_GRADIENTS, accumulate_gradients
+    from deploykit.prune.pruner import ChannelPruner, prunable_channels
+    from deploykit.prune.targets import Target, count_macs
+
+    config.validate()
+    say = log or (lambda _line: None)
+    loaded, module = _torch_model(model, source)
+    spec = loaded.spec
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    latency = config.measure_latency or config.target[0] == "latency_ms"
+    say(f"measuring {loaded.name}")
+    before = _facts(module, spec, config, latency)
+    channels_before = prunable_channels(module)
+    target = Target(config, spec, before.macs)
+    final_ratio, steps = target.schedule()
+    example = torch.zeros(spec.with_batch(1).nchw)
+    pruner = ChannelPruner(module, example, config, final_ratio, steps, loaded.num_classes)
+    grads = (
+        ft.labelled_batches(spec, config.finetune or "digits", config.taylor_batches)
+        if config.importance in NEEDS_GRADIENTS
+        else None
+    )
+    history: list[dict[str, Any]] = []
+    met = target.state.kind == "latency_ms" and before.latency_ms <= target.state.goal
+    while not met and not pruner.exhausted:
+        if grads is not None:
+            accumulate_gradients(module, *grads)
+        pruner.step()
+        module.zero_grad(set_to_none=True)
+        met = target.check(module, pruner.step_ratio)
+        history.append(
+            {
+                "step": pruner.done,
+                "channel_ratio": round(pruner.step_ratio, 4),
+                "macs_ratio": count_macs(module, spec) / before.macs,
+                target.state.kind: target.state.value,
+            }
+        )
+        say(f"step {pruner.done}/{steps}: {target.state.kind} {target.state.value:.4g}")
+        if config.finetune and target.state.kind == "ratio" and not pruner.exhausted:
+            ft.finetune(module, spec, config.finetune, 1, config.lr, config.seed, config.threads)
+    if not met and target.state.kind == "macs":
+        raise target.unreachable()
+    if target.state.kind == "latency_ms" and not history:
+        target.state.value, target.state.met = before.latency_ms, True
+    top1_pruned = ft.accuracy(module, spec, config.accuracy_data) if config.accuracy_data else None
+    if config.finetune:
+        say(f"fine-tuning on {config.finetune} for {config.epochs} epochs")
+        with ft.progress_bar("fine-tuning") if show_progress else _no_bar() as bar:
+            ft.finetune(
+                module, spec, config.finetune, config.epochs, config.lr, config.seed,
+                config.threads, bar,
+            )
+    module.eval()
+    say("measuring the pruned model")
+    after = _facts(module, spec, config, latency)
+    report = PruneReport(
+        before=before,
+        after=after,
+        top1_pruned=top1_pruned,
+        channel_ratio=1 - prunable_channels(module) / channels_before,
+        backend=config.backend if latency else None,
+        eval_data=config.accuracy_data,
+        steps=history,
+    )
+    return PruneResult(
+        model=module,
+        spec=spec,
+        name=loaded.name,
+        source=loaded.source,
+        num_classes=loaded.num_classes,
+        config=config,
+        report=report,
+        target={**target.state.to_dict(), "protected": pruner.protected},
+    )
+
+
+class _no_bar:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def output_path(out: Path, name: str, percent: int) -> Path:
+    """``out`` itself when it ends in ``.pt2``, else ``out/<name>-p<percent>.pt2``."""
+    out = Path(out)
+    if out.suffix == ".pt2":
+        return out
+    if out.suffix and not out.is_dir():
+        raise InputError(f"-o {out}: a pruned model is saved as .pt2", "give a .pt2 path or a folder")
+    return out / f"{name}-p{percent:02d}.pt2"
+
+
+def save(result: PruneResult, out: Path) -> Path:
+    """Write ``result`` as a ``.pt2`` plus manifest (atomically); return the file written.
+
+    Args:
+        result: what :func:`prune` returned.
+        out: a ``.pt2`` path, or a folder for ``<name>-p<NN>.pt2`` (NN: channel percent removed).
+    """
+    from deploykit.sources.pt2 import save_program
+
+    ratio = result.config.ratio
+    percent = round(100 * (ratio if ratio is not None else result.report.channel_ratio))
+    path = output_path(out, result.name, percent)
+    source = {"ref": result.source.get("ref"), "kind": "pruned", "base": result.source}
+    return save_program(
+        result.model,
+        result.spec,
+        path,
+        source=source,
+        details=result.details(),
+        num_classes=result.num_classes,
+    )

@@ -1,0 +1,88 @@
+"""Fine-tuning and BatchNorm re-estimation after pruning, with accuracy before/after."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from deploykit.spec import InputSpec
+from deploykit.train import Progress
+
+
+def accuracy(model: Any, spec: InputSpec, data: str) -> float:
+    """Top-1 of a torch ``model`` on the test split of ``data``."""
+    from deploykit.data import load_dataset
+    from deploykit.train import evaluate
+
+    return evaluate(model, load_dataset(data, split="test"), spec)
+
+
+def recalibrate(model: Any, spec: InputSpec, data: str) -> None:
+    """Re-estimate BatchNorm statistics on the train split of ``data`` (pruning shifts them)."""
+    from deploykit.data import load_dataset
+    from deploykit.train import recalibrate_batchnorm
+
+    recalibrate_batchnorm(model, load_dataset(data, split="train"), spec)
+
+
+def finetune(
+    model: Any,
+    spec: InputSpec,
+    data: str,
+    epochs: int,
+    lr: float = 1e-3,
+    seed: int = 0,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> Any:
+    """Fine-tune ``model`` in place on the train split of ``data``; return it in eval mode.
+
+    Args:
+        model: the pruned torch module.
+        spec: its input spec (drives preprocessing).
+        data: ``digits``, an ImageFolder directory or a ``.npz`` file.
+        epochs: passes over the training split (0: BatchNorm re-estimation only).
+        lr: peak learning rate.
+        seed: fixes shuffling, augmentation and initial state.
+        threads: torch intra-op threads (None: unchanged).
+        progress: called as ``progress(step, total_steps, loss)``.
+    """
+    from deploykit.data import load_dataset
+    from deploykit.train import TrainConfig, fit
+
+    recalibrate(model, spec, data)
+    if epochs <= 0:
+        return model.eval()
+    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, threads=threads)
+    return fit(model, load_dataset(data, split="train"), spec, config, progress)
+
+
+def labelled_batches(spec: InputSpec, data: str, count: int, batch_size: int = 32) -> tuple:
+    """``(images, labels)`` tensors: ``count`` batches from the train split (Taylor scores)."""
+    import torch
+
+    from deploykit.data import load_dataset, prepare
+
+    dataset = load_dataset(data, split="train", limit=count * batch_size)
+    return torch.from_numpy(prepare(dataset.images, spec)), torch.from_numpy(dataset.labels)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, console: Any = None) -> Iterator[Progress]:
+    """A rich progress bar, yielded as a ``progress(step, total, loss)`` callback."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.3f}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None, loss=float("nan"))
+
+        def update(step: int, total: int, loss: float) -> None:
+            bar.update(task, completed=step, total=total, loss=loss)
+
+        yield update

@@ -1,0 +1,123 @@
+"""OpenVINO runner: reads our FP32, FP16 and Q/DQ ONNX files directly, on the CPU.
+
+OpenVINO executes a Q/DQ model's quantized layers in INT8, so the one
+calibrated artifact serves ONNX Runtime, OpenVINO and TensorRT alike.
+
+Precision honesty: on CPUs with BF16 (AVX-512 BF16, AMX) OpenVINO runs FP32
+layers in BF16 unless told otherwise. For FP32 artifacts this runner asks for
+``f32`` by default, so accuracy measured is the FP32 model's; for FP16 and INT8
+artifacts it keeps OpenVINO's own choice. ``RunnerOptions.extra``:
+``inference_precision`` (``f32``, ``bf16``, ``f16`` or ``auto``) overrides
+that, ``hint`` (``LATENCY``/``THROUGHPUT``) the performance hint. What ran is
+recorded: the precision hint in effect, the precisions of the executed
+layers, the CPU's ISA.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deploykit.errors import InputError
+from deploykit.optional import require
+from deploykit.runners.base import Runner
+
+PRECISIONS = ("f32", "bf16", "f16", "auto")
+# ISA extensions that decide which OpenVINO CPU kernels run.
+ISA_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_bf16",
+    "amx_int8",
+    "avx_vnni",
+    "asimd",
+    "sve",
+)
+
+
+def cpu_isa() -> list[str]:
+    """The ISA flags above that this CPU reports (Linux ``/proc/cpuinfo``)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    line = next((ln for ln in text.splitlines() if ln.startswith(("flags", "Features"))), "")
+    present = set(line.partition(":")[2].split())
+    return [flag for flag in ISA_FLAGS if flag in present]
+
+
+class OpenVinoRunner(Runner):
+    """Compiles an ONNX file for OpenVINO's CPU plugin, one static shape per batch size."""
+
+    backend = "openvino"
+
+    def _open_impl(self) -> None:
+        ov = require("openvino")
+        extra = self.options.extra
+        default = "f32" if self.options.precision == "fp32" else "auto"
+        precision = str(extra.get("inference_precision", default))
+        if precision not in PRECISIONS:
+            raise InputError(
+                f"unknown OpenVINO inference precision {precision!r}",
+                f"use one of {', '.join(PRECISIONS)}",
+            )
+        self._core = ov.Core()
+        self._model = self._core.read_model(str(self.model))
+        self._config: dict[str, Any] = {"PERFORMANCE_HINT": str(extra.get("hint", "LATENCY"))}
+        if precision != "auto":
+            self._config["INFERENCE_PRECISION_HINT"] = precision
+        if self.options.threads:
+            self._config["INFERENCE_NUM_THREADS"] = int(self.options.threads)
+        self._compiled: dict[int, Any] = {}
+        fixed = self._model.inputs[0].partial_shape[0]
+        self.max_batch = None if fixed.is_dynamic else fixed.get_length()
+        self._compile(self.max_batch or self.spec.shape[0])
+        self.details = {
+            "openvino": ov.__version__.split("-")[0],
+            "device": self._core.get_property("CPU", "FULL_DEVICE_NAME"),
+            "cpu_isa": cpu_isa(),
+            "capabilities": list(self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
+            **self._executed(self._compiled[next(iter(self._compiled))]),
+        }
+
+    def _compile(self, batch: int) -> Any:
+        """The compiled model for a batch size (static shapes run fastest on CPU)."""
+        if batch not in self._compiled:
+            model = self._model
+            if self._model.inputs[0].partial_shape.is_dynamic:
+                model = self._model.clone()
+                shape = list(self._model.inputs[0].partial_shape.get_min_shape())
+                model.reshape({model.inputs[0]: [batch, *shape[1:]]})
+            compiled = self._core.compile_model(model, "CPU", self._config)
+            self._compiled[batch] = (compiled, compiled.create_infer_request())
+        return self._compiled[batch]
+
+    @staticmethod
+    def _executed(entry: tuple[Any, Any]) -> dict[str, Any]:
+        """The precision hint in effect and how many executed layers ran in each precision."""
+        compiled = entry[0]
+        counts: dict[str, int] = {}
+        for op in compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            if "runtimePrecision" in info:
+                name = info["runtimePrecision"].astype(str)
+                counts[name] = counts.get(name, 0) + 1
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+        return {
+            "inference_precision": str(getattr(hint, "get_type_name", lambda: hint)()),
+            "executed_precisions": dict(sorted(counts.items())),
+        }
+
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        _, request = self._compile(len(batch))
+        return np.array(request.infer({0: batch})[0], dtype=np.float32, copy=True)
+
+    def _close_impl(self) -> None:
+        self._compiled.clear()
+        self._model = None
+        self._core = None

@@ -1,0 +1,59 @@
+"""``deploykit prune`` from the command line: the issue's commands, bad inputs, export and bench."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_prune_then_export_the_pt2(cli, tmp_path):
+    target = tmp_path / "pruned" / "resnet18-p50.pt2"
+    result = cli("prune", "resnet18", "--ratio", "0.5", "--num-classes", "10",
+                 "--input-shape", "1x3x32x32", "--no-latency", "-o", target)
+    assert result.code == 0, result.stderr
+    assert "target ratio 0.5: met" in result.stdout and "MACs" in result.stdout
+    assert target.is_file() and target.with_suffix(".json").is_file()
+    onnx_dir = tmp_path / "onnx"
+    exported = cli("export", target, "--to", "onnx", "-o", onnx_dir)
+    assert exported.code == 0, exported.stderr
+    assert "top-1 agreement 100.0%" in exported.stdout
+    assert (onnx_dir / "resnet18-p50.onnx").is_file()
+
+
+def test_macs_target_with_taylor_and_finetuning_as_json(cli, tmp_path, tiny_digits):
+    result = cli("prune", "demo_mobilenet_v2", "--target-macs", "0.5", "--importance", "taylor",
+                 "--finetune", tiny_digits, "--epochs", "1", "--uniform", "--round-to", "4",
+                 "--threads", "1", "--json", "-o", tmp_path)
+    assert result.code == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    pruning = manifest["details"]["pruning"]
+    assert pruning["target"]["met"] and pruning["report"]["ratios"]["macs"] <= 0.5
+    assert pruning["report"]["after"]["top1"] is not None
+    assert list(tmp_path.glob("demo_mobilenet_v2-p*.pt2"))
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("demo_resnet", "--ratio", "1.5"), "between 0 and 1"),
+        (("demo_resnet", "--ratio", "0"), "between 0 and 1"),
+        (("demo_resnet", "--ratio", "0.5", "--importance", "magic"), "unknown importance"),
+        (("demo_resnet", "--target-macs", "0.0005", "--no-latency"), "below what this architecture"),
+        (("demo_resnet", "--ratio", "0.5", "--ignore", "nope"), "no layer named"),
+        (("no_such_model", "--ratio", "0.5"), "unknown model"),
+    ],
+)
+def test_bad_inputs_answer_in_one_line_and_leave_nothing(cli, user_error, tmp_path, args, fragment):
+    out_dir = tmp_path / "out"
+    user_error(cli("prune", *args, "-o", out_dir), fragment)
+    assert not out_dir.exists()
+
+
+def test_an_onnx_file_is_not_a_torch_module(cli, user_error, tmp_path):
+    exported = cli("export", "demo_resnet", "--to", "onnx", "--no-verify", "-o", tmp_path)
+    assert exported.code == 0, exported.stderr
+    out_dir = tmp_path / "out"
+    user_error(cli("prune", tmp_path / "demo_resnet.onnx", "--ratio", "0.5", "-o", out_dir),
+               "needs a torch module")
+    assert not out_dir.exists()
