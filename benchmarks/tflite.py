@@ -106,16 +106,25 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp())
     calib = make_calibration_set("digits", 64, 0, out / "digits-64.npz")
-    top1 = accuracy(out, calib)
-    p50, sizes, cosine = latency(args, out, calib)
     cpu = cpu_info()
     labels = [c[0] for c in CELLS]
     command = f"python benchmarks/tflite.py --threads {args.threads} --rounds {args.rounds}"
     print(f"### TFLite (LiteRT) vs ONNX Runtime, batch 1, 224x224, {args.threads} threads\n")
     print(f"Command: `{command}`  ")
-    print(
-        f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores, flags: {' '.join(cpu['flags'])}\n"
-    )
+    flags = " ".join(cpu["flags"])
+    print(f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores, flags: {flags}\n")
+
+    top1 = accuracy(out, calib)
+    print("#### Top-1 on digits (400 test images), digits-trained demo models\n")
+    columns = ["torch FP32", *labels]
+    print("| model | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for name in DEMOS:
+        print(f"| {name} | " + " | ".join(f"{top1[(name, c)]:.1%}" for c in columns) + " |")
+    print(flush=True)
+
+    p50, sizes, cosine = latency(args, out, calib)
+    print("#### Latency, mobilenet_v2 and resnet18 at 224x224\n")
     print("| model | " + " | ".join(f"{label} p50 ms" for label in labels) + " |")
     print("|---|" + "---:|" * len(labels))
     for name in MODELS:
@@ -130,20 +139,12 @@ def main() -> None:
         f"\nMedian p50 of {args.rounds} interleaved rounds, each cell timed for at least "
         f"{args.min_time} s. Cosine: logits against ONNX Runtime FP32 on 16 digits images "
         "(untrained weights, so top-1 is not meaningful here). INT8: full integer, float I/O, "
-        "64 calibration images.\n"
+        "64 calibration images."
     )
-    print("#### Top-1 on digits (400 test images), digits-trained demo models\n")
-    columns = ["torch FP32", *labels]
-    print("| model | " + " | ".join(columns) + " |")
-    print("|---|" + "---:|" * len(columns))
-    for name in DEMOS:
-        print(f"| {name} | " + " | ".join(f"{top1[(name, c)]:.1%}" for c in columns) + " |")
-    print(
-        "\nPer-round p50s: "
-        + "; ".join(
-            f"{k[0]}/{k[1]}: {', '.join(f'{v:.2f}' for v in vals)}" for k, vals in p50.items()
-        )
+    rounds = "; ".join(
+        f"{k[0]}/{k[1]}: {', '.join(f'{v:.2f}' for v in vals)}" for k, vals in p50.items()
     )
+    print(f"\nPer-round p50s: {rounds}")
 
 
 if __name__ == "__main__":

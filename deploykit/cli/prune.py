@@ -41,9 +41,13 @@ def prune(
     ] = "l1",
     global_pruning: Annotated[
         bool,
-        typer.Option("--global/--uniform", help="Rank channels across layers, or prune each alike."),
+        typer.Option(
+            "--global/--uniform", help="Rank channels across layers, or prune each alike."
+        ),
     ] = False,
-    round_to: Annotated[int, typer.Option("--round-to", help="Keep channel counts multiples of this.")] = 8,
+    round_to: Annotated[
+        int, typer.Option("--round-to", help="Keep channel counts multiples of this.")
+    ] = 8,
     min_channels: Annotated[
         int, typer.Option("--min-channels", help="No layer keeps fewer output channels.")
     ] = 1,
@@ -78,9 +82,8 @@ def prune(
 ) -> None:
     """Prune MODEL's channels on its dependency graph, fine-tune, and save a .pt2 plus manifest."""
     from deploykit.manifest import read_manifest
-    from deploykit.prune import PruneConfig
+    from deploykit.prune import PruneConfig, save
     from deploykit.prune import prune as run_prune
-    from deploykit.prune import save
     from deploykit.prune.api import output_path
 
     config = PruneConfig(

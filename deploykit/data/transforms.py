@@ -8,11 +8,11 @@ from deploykit.spec import InputSpec
 
 
 def _resize(images: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
+    if images.shape[2:] == tuple(size):
+        return images
     import torch
     import torch.nn.functional as F
 
-    if images.shape[2:] == tuple(size):
-        return images
     tensor = torch.from_numpy(np.ascontiguousarray(images))
     kwargs = {"align_corners": False, "antialias": True} if mode == "bilinear" else {}
     out = F.interpolate(tensor, size=size, mode=mode, **kwargs)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from deploykit.errors import DeployKitError, InputError
 from deploykit.export.api import BuildInfo, ExportRequest
-from deploykit.fileio import atomic_path
 from deploykit.sources import LoadedModel
 
 TWO_GB = 2**31
@@ -147,7 +147,9 @@ def build(loaded: LoadedModel, request: ExportRequest, dest: Path) -> BuildInfo:
         return BuildInfo(exporter=export_fp32(loaded, request, dest))
     from deploykit.export import onnx_precision
 
-    with atomic_path(dest.with_name(dest.stem + ".fp32.onnx")) as fp32:
+    # A temporary folder, not atomic_path: the FP32 graph is scratch and must not be kept.
+    with tempfile.TemporaryDirectory(prefix=".deploykit-", dir=dest.parent) as work:
+        fp32 = Path(work) / "fp32.onnx"
         exporter = export_fp32(loaded, request, fp32)
         info = onnx_precision.convert(loaded, request, fp32, dest)
     info.exporter = {**exporter, **info.exporter}

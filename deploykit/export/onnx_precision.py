@@ -76,6 +76,8 @@ def to_fp16(fp32_path: Path, dest: Path, keep_fp32: tuple[str, ...] = ()) -> Bui
         op_block_list=[*DEFAULT_OP_BLOCK_LIST, *op_block],
         node_block_list=node_block or None,
     )
+    _sort_topologically(half.graph)
+    onnx.checker.check_model(half)
     onnx.save(half, str(dest))
     fp16 = sum(1 for i in half.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16)
     return BuildInfo(
@@ -86,6 +88,28 @@ def to_fp16(fp32_path: Path, dest: Path, keep_fp32: tuple[str, ...] = ()) -> Bui
             "fp32_ops": op_block + node_block,
         },
     )
+
+
+def _sort_topologically(graph: Any) -> None:
+    """Order ``graph``'s nodes so each comes after its inputs' producers.
+
+    The FP16 converter appends the Casts it adds at the graph's inputs at the
+    end of the node list; ONNX Runtime does not mind, ``onnx.checker`` (and so
+    every other ONNX consumer) does.
+    """
+    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        runnable = [n for n in pending if all(i in ready for i in n.input)]
+        if not runnable:
+            raise InputError("the FP16 graph has a cycle or a dangling input")
+        for node in runnable:
+            ordered.append(node)
+            ready.update(node.output)
+        done = {id(n) for n in runnable}
+        pending = [n for n in pending if id(n) not in done]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def _quantize(

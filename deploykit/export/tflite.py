@@ -11,7 +11,9 @@ One TFLite converter step then writes every precision from that SavedModel.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,30 @@ def _keras_saved_model(loaded: LoadedModel, batch: int | None, folder: Path) -> 
     return {"route": "keras ExportArchive -> SavedModel", "keras": keras.__version__}
 
 
+@contextlib.contextmanager
+def _int8_maxpool_padding(enabled: bool) -> Iterator[None]:
+    """Make onnx2tf pad MaxPool with 0 instead of float32's minimum, as its own INT8 mode does.
+
+    A max-pool with explicit padding becomes PAD(-3.4e38) + MAX_POOL; calibrated
+    as is, the pad constant stretches the int8 range to a scale of ~1e36 and the
+    model is unusable (onnx2tf issue 444). onnx2tf pads with 0 only when it does
+    the INT8 conversion itself, which we do not (our converter step does), so the
+    flag is passed to its MaxPool op alone. Zero is exact for pools after ReLU.
+    """
+    if not enabled:
+        yield
+        return
+    import onnx2tf.ops.MaxPool as maxpool
+
+    original = maxpool.make_node
+
+    def make_node(*args: Any, **kwargs: Any) -> Any:
+        return original(*args, **{**kwargs, "output_integer_quantized_tflite": True})
+
+    with mock.patch.object(maxpool, "make_node", make_node):
+        yield
+
+
 def _onnx_saved_model(
     loaded: LoadedModel, request: ExportRequest, folder: Path
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -133,6 +159,7 @@ def _onnx_saved_model(
         with (
             silenced_output(log),
             mock.patch.object(converter_module, "download_test_image_data", lambda: sample),
+            _int8_maxpool_padding(request.precision == "int8"),
         ):
             converter_module.convert(
                 input_onnx_file_path=str(onnx_path),

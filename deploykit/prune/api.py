@@ -73,7 +73,9 @@ def _facts(model: Any, spec: InputSpec, config: PruneConfig, latency: bool) -> M
         params=count_params(model),
         macs=count_macs(model, spec),
         size_bytes=state_bytes(model),
-        latency_ms=measure_latency(model, spec, config.backend, config.threads) if latency else None,
+        latency_ms=measure_latency(model, spec, config.backend, config.threads)
+        if latency
+        else None,
         top1=accuracy(model, spec, config.accuracy_data) if config.accuracy_data else None,
     )
 
@@ -167,8 +169,14 @@ def prune(
         say(f"fine-tuning on {config.finetune} for {config.epochs} epochs")
         with ft.progress_bar("fine-tuning") if show_progress else _no_bar() as bar:
             ft.finetune(
-                module, spec, config.finetune, config.epochs, config.lr, config.seed,
-                config.threads, bar,
+                module,
+                spec,
+                config.finetune,
+                config.epochs,
+                config.lr,
+                config.seed,
+                config.threads,
+                bar,
             )
     module.eval()
     say("measuring the pruned model")
@@ -208,7 +216,9 @@ def output_path(out: Path, name: str, percent: int) -> Path:
     if out.suffix == ".pt2":
         return out
     if out.suffix and not out.is_dir():
-        raise InputError(f"-o {out}: a pruned model is saved as .pt2", "give a .pt2 path or a folder")
+        raise InputError(
+            f"-o {out}: a pruned model is saved as .pt2", "give a .pt2 path or a folder"
+        )
     return out / f"{name}-p{percent:02d}.pt2"
 
 

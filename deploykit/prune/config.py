@@ -23,7 +23,8 @@ class PruneConfig:
         max_ratio: no layer loses more than this fraction of its channels (search ceiling).
         ignore: module names (as in ``named_modules``) never pruned, with their submodules.
         steps: pruning steps for a ratio target, with fine-tuning between them when
-            ``finetune`` is set; MACs and latency targets search in ``max(steps, 20)`` steps.
+            ``finetune`` is set; for MACs and latency targets, the search steps from no
+            pruning to ``max_ratio`` (1: the default, 20 for MACs and 10 for latency).
         finetune: dataset (``digits``, an ImageFolder, a ``.npz``) to fine-tune on; None: no
             fine-tuning (BatchNorm statistics are still re-estimated when ``eval_data`` is set).
         epochs: fine-tuning epochs after pruning.

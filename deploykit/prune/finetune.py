@@ -19,11 +19,21 @@ def accuracy(model: Any, spec: InputSpec, data: str) -> float:
 
 
 def recalibrate(model: Any, spec: InputSpec, data: str) -> None:
-    """Re-estimate BatchNorm statistics on the train split of ``data`` (pruning shifts them)."""
+    """Re-estimate BatchNorm statistics on the train split of ``data`` (pruning shifts them).
+
+    Each BatchNorm's momentum is restored afterwards: the re-estimation switches it to
+    a cumulative average, which would freeze early statistics during later training.
+    """
+    from torch import nn
+
     from deploykit.data import load_dataset
     from deploykit.train import recalibrate_batchnorm
 
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in bns]
     recalibrate_batchnorm(model, load_dataset(data, split="train"), spec)
+    for bn, momentum in zip(bns, momenta, strict=True):
+        bn.momentum = momentum
 
 
 def finetune(
@@ -42,7 +52,7 @@ def finetune(
         model: the pruned torch module.
         spec: its input spec (drives preprocessing).
         data: ``digits``, an ImageFolder directory or a ``.npz`` file.
-        epochs: passes over the training split (0: BatchNorm re-estimation only).
+        epochs: passes over the training split (0: BatchNorm re-estimation only, done last).
         lr: peak learning rate.
         seed: fixes shuffling, augmentation and initial state.
         threads: torch intra-op threads (None: unchanged).
@@ -51,11 +61,11 @@ def finetune(
     from deploykit.data import load_dataset
     from deploykit.train import TrainConfig, fit
 
-    recalibrate(model, spec, data)
-    if epochs <= 0:
-        return model.eval()
-    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, threads=threads)
-    return fit(model, load_dataset(data, split="train"), spec, config, progress)
+    if epochs > 0:
+        config = TrainConfig(epochs=epochs, lr=lr, seed=seed, threads=threads)
+        fit(model, load_dataset(data, split="train"), spec, config, progress)
+    recalibrate(model, spec, data)  # statistics of the final weights, not a running blend
+    return model.eval()
 
 
 def labelled_batches(spec: InputSpec, data: str, count: int, batch_size: int = 32) -> tuple:

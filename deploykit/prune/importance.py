@@ -68,5 +68,7 @@ def accumulate_gradients(model: Any, images: Any, labels: Any, batch_size: int =
     model.eval()  # BatchNorm running statistics stay as they are while scoring
     loss_fn = torch.nn.CrossEntropyLoss()
     for start in range(0, len(labels), batch_size):
-        loss = loss_fn(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        loss = loss_fn(
+            model(images[start : start + batch_size]), labels[start : start + batch_size]
+        )
         loss.backward()

@@ -39,7 +39,11 @@ def named_layers(model: Any, names: tuple[str, ...]) -> list[Any]:
     for name in names:
         if name not in modules:
             close = difflib.get_close_matches(name, [n for n in modules if n], n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(close)}?" if close else "names as in model.named_modules()"
+            hint = (
+                f"did you mean {', '.join(close)}?"
+                if close
+                else "names as in model.named_modules()"
+            )
             raise InputError(f"--ignore: no layer named {name!r}", hint)
         found.append(modules[name])
     return found
@@ -91,7 +95,11 @@ class ChannelPruner:
         coupled = prepare_shuffle_units(model)
         ignored = [*classifier_layers(model, num_classes), *coupled]
         ignored += named_layers(model, config.ignore)
-        self.protected = {"classifier": 1, "shuffle_coupled": len(coupled), "named": len(config.ignore)}
+        self.protected = {
+            "classifier": 1,
+            "shuffle_coupled": len(coupled),
+            "named": len(config.ignore),
+        }
         if config.importance == "bn-scale" and not _has_batchnorm(model):
             raise InputError(
                 "bn-scale importance needs BatchNorm layers and this model has none",

@@ -91,7 +91,12 @@ class PruneReport:
             return "-" if v is None else format(v, fmt)
 
         rows = [
-            ("params", f"{b.params / 1e6:.3f} M", f"{a.params / 1e6:.3f} M", num(r["params"], ".3f")),
+            (
+                "params",
+                f"{b.params / 1e6:.3f} M",
+                f"{a.params / 1e6:.3f} M",
+                num(r["params"], ".3f"),
+            ),
             ("MACs", f"{b.macs / 1e6:.1f} M", f"{a.macs / 1e6:.1f} M", num(r["macs"], ".3f")),
             (
                 "size",

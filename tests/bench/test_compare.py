@@ -159,3 +159,12 @@ def test_version_1_results_still_load(smoke_run, tmp_path):
             cell.pop(new)
     run = read_results(_write(tmp_path / "v1.json", data))
     assert len(run.cells) == 4 and run.cells[0].memory is None
+
+
+def test_repeats_are_merged_so_a_burst_of_load_washes_out(cli, results, smoke_run, tmp_path):
+    key = _non_reference_key(results)
+    baseline = smoke_run / "results.json"
+    burst = _write(tmp_path / "burst.json", _slower(json.loads(json.dumps(results)), 1.0, key, 1.5))
+    calm = _write(tmp_path / "calm.json", _slower(results, 1.1))
+    assert cli("compare", burst, "--baseline", baseline).code == 1
+    assert cli("compare", burst, calm, "--baseline", baseline).code == 0

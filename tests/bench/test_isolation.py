@@ -92,3 +92,13 @@ def test_cli_reports_failed_cells_and_keeps_going(smoke_onnx, crashing_backends,
     assert "SIGSEGV" in result.stdout and "ok" in result.stdout
     data = json.loads((tmp_path / "r.json").read_text())
     assert [c["status"] for c in data["cells"]] == ["ok", "failed"]
+
+
+def test_in_process_mode_measures_the_same_cells(smoke_onnx):
+    config = BenchConfig(batch_sizes=(1, 4), timing=QUICK, limit=32, isolate=False, threads=1)
+    run = run_bench([str(smoke_onnx)], config)
+    assert [(c.backend, c.batch, c.status) for c in run.cells] == [
+        ("onnxruntime", 1, "ok"),
+        ("onnxruntime", 4, "ok"),
+    ]
+    assert run.cells[0].accuracy["n"] == 32 and run.cells[1].memory["peak_rss_mib"] > 0

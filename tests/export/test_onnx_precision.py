@@ -56,6 +56,7 @@ def top1(path, spec, data, backend="onnxruntime", precision="fp32"):
 
 def ops(path):
     model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)  # valid for every ONNX consumer
     return [n.op_type for n in model.graph.node], model
 
 
@@ -76,6 +77,7 @@ def test_int8_qdq_keeps_accuracy(name, fp32_files, calib, digits_test, work, tra
     fp32_acc, fp32_logits = top1(fp32_files[name], spec, digits_test)
     int8_acc, int8_logits = top1(result.artifact, spec, digits_test)
     assert abs(fp32_acc - int8_acc) <= 1.0, (fp32_acc, int8_acc)
+    assert not [p.name for p in (work / "int8").iterdir() if p.name.startswith(".")]
     assert (fp32_logits.argmax(1) == int8_logits.argmax(1)).mean() >= 0.97
 
 

@@ -9,6 +9,7 @@ from deploykit.calibration import make_calibration_set
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import CalibrationError
 from deploykit.export import ExportRequest, export_model
+from deploykit.metrics import fidelity
 from deploykit.optional import available
 from deploykit.runners import RunnerOptions, open_runner
 from deploykit.sources import load_model
@@ -140,3 +141,33 @@ def test_calibration_set_for_another_input_is_refused(tmp_path, keras_loaded):
     with pytest.raises(CalibrationError, match="needs 3x32x32"):
         export_model(keras_loaded, request)
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_int8_maxpool_with_padding_keeps_a_sane_int8_range(tmp_path, calib, test_digits):
+    """onnx2tf pads max-pools with float32's minimum; calibrated as is, that breaks int8."""
+    import torch
+
+    from deploykit.sources import LoadedModel
+    from deploykit.zoo.demo import DIGITS_PREPROCESS
+
+    torch.manual_seed(0)
+    stem = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(3, stride=2, padding=1),  # the resnet stem's pool: explicit padding
+        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10),
+    ).eval()  # fmt: skip
+    spec = InputSpec((1, 3, 32, 32), preprocess=DIGITS_PREPROCESS)
+    loaded = LoadedModel("torch", "pooled", spec, {"ref": "test"}, model=stem, num_classes=10)
+    request = ExportRequest(
+        target="tflite", precision="int8", out_dir=tmp_path, calib=calib, verify=False
+    )
+    result = export_model(loaded, request)
+    from ai_edge_litert.interpreter import Interpreter
+
+    scales = [t["quantization"][0] for t in Interpreter(str(result.artifact)).get_tensor_details()]
+    assert max(scales) < 10.0, max(scales)
+    x = prepare(test_digits.images[:64], spec)
+    reference = logits("torch", stem, spec, x)
+    candidate = logits("litert", result.artifact, result.manifest.input, x, "int8")
+    assert fidelity(reference, candidate).cosine > 0.98

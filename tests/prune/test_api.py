@@ -98,7 +98,8 @@ def test_the_pt2_reloads_in_a_fresh_process_with_identical_outputs(saved_resnet,
     )
     subprocess.run(
         [sys.executable, "-c", script, str(path), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-        check=True, timeout=300,
+        check=True,
+        timeout=300,
     )
     with torch.no_grad():
         expected = result.model(torch.from_numpy(x)).numpy()
@@ -108,7 +109,7 @@ def test_the_pt2_reloads_in_a_fresh_process_with_identical_outputs(saved_resnet,
 def test_output_paths():
     assert output_path(Path("out/a.pt2"), "m", 50) == Path("out/a.pt2")
     assert output_path(Path("out"), "resnet18", 5) == Path("out/resnet18-p05.pt2")
-    with pytest.raises(InputError, match=".pt2"):
+    with pytest.raises(InputError, match=r"\.pt2"):
         output_path(Path("out/a.onnx"), "m", 50)
 
 

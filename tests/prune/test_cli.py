@@ -9,8 +9,19 @@ import pytest
 
 def test_prune_then_export_the_pt2(cli, tmp_path):
     target = tmp_path / "pruned" / "resnet18-p50.pt2"
-    result = cli("prune", "resnet18", "--ratio", "0.5", "--num-classes", "10",
-                 "--input-shape", "1x3x32x32", "--no-latency", "-o", target)
+    result = cli(
+        "prune",
+        "resnet18",
+        "--ratio",
+        "0.5",
+        "--num-classes",
+        "10",
+        "--input-shape",
+        "1x3x32x32",
+        "--no-latency",
+        "-o",
+        target,
+    )
     assert result.code == 0, result.stderr
     assert "target ratio 0.5: met" in result.stdout and "MACs" in result.stdout
     assert target.is_file() and target.with_suffix(".json").is_file()
@@ -22,9 +33,27 @@ def test_prune_then_export_the_pt2(cli, tmp_path):
 
 
 def test_macs_target_with_taylor_and_finetuning_as_json(cli, tmp_path, tiny_digits):
-    result = cli("prune", "demo_mobilenet_v2", "--target-macs", "0.5", "--importance", "taylor",
-                 "--finetune", tiny_digits, "--epochs", "1", "--uniform", "--round-to", "4",
-                 "--threads", "1", "--json", "-o", tmp_path)
+    result = cli(
+        "prune",
+        "demo_mobilenet_v2",
+        "--target-macs",
+        "0.5",
+        "--importance",
+        "taylor",
+        "--finetune",
+        tiny_digits,
+        "--epochs",
+        "1",
+        "--uniform",
+        "--round-to",
+        "4",
+        "--threads",
+        "1",
+        "--no-latency",
+        "--json",
+        "-o",
+        tmp_path,
+    )
     assert result.code == 0, result.stderr
     manifest = json.loads(result.stdout)
     pruning = manifest["details"]["pruning"]
@@ -39,7 +68,10 @@ def test_macs_target_with_taylor_and_finetuning_as_json(cli, tmp_path, tiny_digi
         (("demo_resnet", "--ratio", "1.5"), "between 0 and 1"),
         (("demo_resnet", "--ratio", "0"), "between 0 and 1"),
         (("demo_resnet", "--ratio", "0.5", "--importance", "magic"), "unknown importance"),
-        (("demo_resnet", "--target-macs", "0.0005", "--no-latency"), "below what this architecture"),
+        (
+            ("demo_resnet", "--target-macs", "0.0005", "--no-latency"),
+            "below what this architecture",
+        ),
         (("demo_resnet", "--ratio", "0.5", "--ignore", "nope"), "no layer named"),
         (("no_such_model", "--ratio", "0.5"), "unknown model"),
     ],
@@ -54,6 +86,8 @@ def test_an_onnx_file_is_not_a_torch_module(cli, user_error, tmp_path):
     exported = cli("export", "demo_resnet", "--to", "onnx", "--no-verify", "-o", tmp_path)
     assert exported.code == 0, exported.stderr
     out_dir = tmp_path / "out"
-    user_error(cli("prune", tmp_path / "demo_resnet.onnx", "--ratio", "0.5", "-o", out_dir),
-               "needs a torch module")
+    user_error(
+        cli("prune", tmp_path / "demo_resnet.onnx", "--ratio", "0.5", "-o", out_dir),
+        "needs a torch module",
+    )
     assert not out_dir.exists()

@@ -38,8 +38,9 @@ def test_named_layers_keep_their_width_and_unknown_names_fail():
 
 
 def test_channels_are_rounded_and_never_below_min_channels():
-    model = _prune(create_model("mobilenet_v2", num_classes=10), ratio=0.8, round_to=8,
-                   min_channels=16)
+    model = _prune(
+        create_model("mobilenet_v2", num_classes=10), ratio=0.8, round_to=8, min_channels=16
+    )
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(c.out_channels >= 16 for c in convs)
     assert all(c.out_channels % 8 == 0 for c in convs)
