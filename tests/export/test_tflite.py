@@ -103,6 +103,7 @@ def test_pytorch_to_tflite_goes_through_verified_onnx(tmp_path, trained_resnet, 
     assert np.abs(candidate - reference).max() < 1e-3
 
 
+@pytest.mark.slow  # MobileNetV2 at full width: ~30 s of conversion on two cores
 def test_keras_application_to_tflite_from_the_cli(tmp_path, cli):
     args = ("keras:MobileNetV2", "--num-classes", "10", "--input-shape", "1x32x32x3")
     result = cli("export", *args, "--to", "tflite", "-o", tmp_path)

@@ -71,16 +71,6 @@ def test_cli_graph_summary_json_and_table(cli, qdq_onnx):
     assert table.code == 0 and "DequantizeLinear" in table.stdout and "batchx3x8x8" in table.stdout
 
 
-def test_exported_model_summary(cli, trained_resnet, tmp_path):
-    from deploykit.export import ExportRequest, export_model
-
-    artifact = export_model(trained_resnet, ExportRequest(out_dir=tmp_path, verify=False)).artifact
-    summary = summarize_graph(artifact)
-    assert summary.ops["Conv"] >= 7 and summary.quantized == {}
-    assert summary.inputs[0]["shape"][1:] == [3, 32, 32]
-    assert summary.outputs[0]["shape"][1:] == [10]
-
-
 def test_bad_graph_files_are_one_line(cli, user_error, tmp_path):
     user_error(cli("inspect", tmp_path / "missing.onnx"), "does not exist")
     junk = tmp_path / "junk.onnx"
