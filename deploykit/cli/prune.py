@@ -22,7 +22,7 @@ from deploykit.cli.common import (
 
 
 def prune(
-    model: Annotated[str, typer.Argument(help="Registry name, module:factory or .pt2.")],
+    model: Annotated[str, typer.Argument(help="Registry name or module:factory.")],
     output: Annotated[
         Path, typer.Option("-o", "--out", help="A .pt2 path, or a folder for <model>-p<NN>.pt2.")
     ] = Path("out"),

@@ -48,6 +48,8 @@ def capture(model: Any, batch: np.ndarray, names: list[str]) -> dict[str, np.nda
     """
     import torch
 
+    from deploykit.zoo.stats import eval_mode
+
     layers = resolve_layers(model, names)
     outputs: dict[str, np.ndarray] = {}
 
@@ -62,7 +64,7 @@ def capture(model: Any, batch: np.ndarray, names: list[str]) -> dict[str, np.nda
     hooks = [module.register_forward_hook(keep(name)) for name, module in layers.items()]
     try:
         with torch.no_grad():
-            model.eval()(torch.from_numpy(batch))
+            eval_mode(model)(torch.from_numpy(batch))
     finally:
         for hook in hooks:
             hook.remove()
@@ -139,7 +141,11 @@ def feature_maps(
     for name in layers:
         act = outputs.get(name)
         if act is None:
-            raise InputError(f"layer {name!r} did not run in the forward pass", "pick another")
+            raise InputError(
+                f"layer {name!r} did not run in the forward pass",
+                "pick another; a .pt2 program runs as one flat graph, so give the architecture "
+                "name with --weights instead",
+            )
         path = out_dir / f"{safe_name(name)}.png"
         title = f"{name} {'x'.join(map(str, act.shape[1:]))}"
         save_grid(act[0], path, title, max_channels)

@@ -88,7 +88,12 @@ def _torch_model(model: Any, source: Any) -> tuple[Any, Any]:
     if loaded.kind != "torch":
         raise InputError(
             f"{loaded.name} is a {loaded.kind} model; pruning needs a torch module",
-            "prune the torch source (registry name, module:factory, .pt2), then export it",
+            "prune the torch source (registry name or module:factory), then export it",
+        )
+    if loaded.source.get("kind") == "pt2":
+        raise InputError(
+            f"{loaded.name}: a torch.export .pt2 is a frozen graph and cannot be pruned or trained",
+            "prune the original model (registry name or module:factory)",
         )
     module = copy.deepcopy(loaded.model) if loaded is model else loaded.model
     return loaded, module.eval()
@@ -104,8 +109,8 @@ def prune(
     """Prune a torch model to ``config``'s target; fine-tune and measure it.
 
     Args:
-        model: a model reference (registry name, ``module:factory``, ``.pt2``) or a
-            ``LoadedModel``; it is copied, never modified.
+        model: a model reference (registry name, ``module:factory``, ``.pt`` with trust) or
+            a torch ``LoadedModel``; a caller's model is copied, never modified.
         config: target, criterion and fine-tuning settings.
         source: ``SourceOptions`` for loading a reference.
         log: called with one line per stage (None: quiet).

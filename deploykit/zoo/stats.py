@@ -7,6 +7,7 @@ arithmetic) when the model allows it, and cached on disk so that
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
@@ -47,13 +48,21 @@ def layer_macs(model: Any, shape: tuple[int, ...]) -> dict[str, int]:
         elif isinstance(module, torch.nn.Linear):
             hooks.append(module.register_forward_hook(linear_hook(name)))
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    eval_mode(model)
     try:
         with torch.no_grad():
-            model.eval()(torch.zeros(shape, device=device))
+            model(torch.zeros(shape, device=device))
     finally:
         for hook in hooks:
             hook.remove()
     return macs
+
+
+def eval_mode(model: Any) -> Any:
+    """Put ``model`` in eval mode; ``torch.export`` modules refuse ``eval()`` but are already there."""
+    with contextlib.suppress(NotImplementedError):
+        model.eval()
+    return model
 
 
 def count_macs(model: Any, shape: tuple[int, ...]) -> int:

@@ -47,7 +47,7 @@ SMALL_ZOO = [e.name for e in list_models() if e.origin == "deploykit" and e.inpu
 @pytest.mark.parametrize("name", SMALL_ZOO)
 def test_small_zoo_models_prune_at_half(name):
     if name.startswith("shufflenet_v1"):
-        pytest.xfail("ShuffleNet V1's grouped 1x1 convs meet round_to; not handled yet")
+        pytest.xfail("ShuffleNet V1: grouped 1x1 convs around a view-based shuffle not handled yet")
     _prune_and_check(name, 32, 0.7)
 
 

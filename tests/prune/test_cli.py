@@ -30,6 +30,9 @@ def test_prune_then_export_the_pt2(cli, tmp_path):
     assert exported.code == 0, exported.stderr
     assert "top-1 agreement 100.0%" in exported.stdout
     assert (onnx_dir / "resnet18-p50.onnx").is_file()
+    again = tmp_path / "again"
+    refused = cli("prune", target, "--ratio", "0.3", "-o", again)
+    assert refused.code != 0 and "frozen graph" in refused.stderr and not again.exists()
 
 
 def test_macs_target_with_taylor_and_finetuning_as_json(cli, tmp_path, tiny_digits):
