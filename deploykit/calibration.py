@@ -229,6 +229,12 @@ def load_calibration(path: Path, spec: InputSpec, min_samples: int = 8) -> Calib
             else f"calibration set {path} holds shape {x.shape}, not N x C x H x W images",
             "make one with: deploykit calibrate digits --samples 256 -o calib.npz",
         )
+    if x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
+        # Read as NCHW, an N x H x W x C array would calibrate on garbage.
+        raise CalibrationError(
+            f"calibration set {path} holds channels-last images {'x'.join(map(str, x.shape))}",
+            "store N x C x H x W (as `deploykit calibrate` does); NHWC models get it transposed",
+        )
     if len(x) < min_samples:
         raise CalibrationError(
             f"calibration set {path} has {len(x)} images, fewer than the {min_samples} needed",

@@ -103,3 +103,15 @@ def test_cli_calibrate_bad_input_leaves_nothing(cli, user_error, tmp_path):
     user_error(cli("calibrate", "nowhere", "-o", out / "c.npz"), "unknown dataset")
     user_error(cli("calibrate", "digits", "--samples", "0", "-o", out / "c.npz"), "at least 1")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_channels_last_arrays_are_refused_for_every_int8_path(tmp_path):
+    import numpy as np
+
+    from deploykit.calibration import load_calibration
+    from deploykit.errors import CalibrationError
+    from deploykit.spec import InputSpec
+
+    np.savez(tmp_path / "nhwc.npz", x=np.random.default_rng(0).random((16, 32, 32, 3), dtype=np.float32))
+    with pytest.raises(CalibrationError, match="channels-last"):
+        load_calibration(tmp_path / "nhwc.npz", InputSpec(shape=(1, 3, 32, 32)))

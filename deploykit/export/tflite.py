@@ -50,26 +50,6 @@ def io_type(request: ExportRequest) -> str:
     return io
 
 
-def _refuse_channels_last(path: Path) -> None:
-    """Refuse an ``x`` stored N x H x W x C: read as NCHW it would calibrate on garbage.
-
-    NHWC models are the easy place to make that mistake; deploykit's sets are
-    always NCHW and transposed here for the converter.
-    """
-    if not path.is_file():
-        return  # load_calibration reports the missing file
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            shape = data["x"].shape if "x" in data else None
-    except (OSError, ValueError):
-        return  # load_calibration reports the unreadable file
-    if shape is not None and len(shape) == 4 and shape[1] not in (1, 3) and shape[3] in (1, 3):
-        raise CalibrationError(
-            f"calibration set {path} holds channels-last images {'x'.join(map(str, shape))}",
-            "store N x C x H x W (as `deploykit calibrate` does); NHWC models get it transposed",
-        )
-
-
 def calibration_nhwc(loaded: LoadedModel, request: ExportRequest) -> tuple[np.ndarray, dict]:
     """The calibration set as NHWC model input, and its manifest record."""
     from deploykit.calibration import check_method, load_calibration
@@ -85,7 +65,6 @@ def calibration_nhwc(loaded: LoadedModel, request: ExportRequest) -> tuple[np.nd
             f"the TFLite converter calibrates with min/max only, not {request.calib_method!r}",
             "drop --calib-method",
         )
-    _refuse_channels_last(Path(request.calib))
     calib = load_calibration(Path(request.calib), loaded.spec)
     return calib.x.transpose(0, 2, 3, 1).copy(), {**calib.info, "method": "minmax"}
 
