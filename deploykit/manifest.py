@@ -56,7 +56,13 @@ def library_versions() -> dict[str, str]:
 
 
 def manifest_path(artifact: Path) -> Path:
-    """Where the manifest of ``artifact`` lives: same folder, same stem, ``.json``."""
+    """Where the manifest of ``artifact`` lives: same folder, same stem, ``.json``.
+
+    A ``.pt2`` keeps its suffix (``model.pt2.json``): exporting ``model.pt2`` to
+    ``model.onnx`` in the same folder must not overwrite the program's manifest.
+    """
+    if artifact.suffix == ".pt2":
+        return artifact.with_name(artifact.name + ".json")
     return artifact.with_suffix(".json")
 
 

@@ -94,7 +94,7 @@ def fit(
             schedule.step()
             step += 1
             if progress:
-                progress(step, total, float(loss))
+                progress(step, total, loss.item())
     return model.eval()
 
 
