@@ -37,25 +37,39 @@ def main() -> None:
         loaded = load_model(name, SourceOptions(num_classes=1000))
         onnx = export_model(loaded, ExportRequest(out_dir=out, verify_samples=8)).artifact
         sample = prepare(load_dataset("digits", limit=1).images, loaded.spec)
-        runners[(name, "torch eager")] = (open_runner("torch", loaded.model, loaded.spec, options), sample)
-        runners[(name, "onnxruntime")] = (open_runner("onnxruntime", onnx, loaded.spec, options), sample)
+        runners[(name, "torch eager")] = (
+            open_runner("torch", loaded.model, loaded.spec, options),
+            sample,
+        )
+        runners[(name, "onnxruntime")] = (
+            open_runner("onnxruntime", onnx, loaded.spec, options),
+            sample,
+        )
     p50 = {key: [] for key in runners}
     for _ in range(args.rounds):
         for key, (runner, sample) in runners.items():
             p50[key].append(measure_runner(runner, sample, timing).p50_ms)
     cpu = cpu_info()
     print(f"### torch eager vs ONNX Runtime FP32, batch 1, 224x224, {args.threads} threads\n")
-    print(f"Command: `python benchmarks/foundation.py --threads {args.threads} --rounds {args.rounds}`  ")
-    print(f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores, flags: {' '.join(cpu['flags'])}\n")
+    print(
+        f"Command: `python benchmarks/foundation.py --threads {args.threads} --rounds {args.rounds}`  "
+    )
+    print(
+        f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores, flags: {' '.join(cpu['flags'])}\n"
+    )
     print("| model | torch eager p50 ms | ONNX Runtime p50 ms | ORT speed-up |")
     print("|---|---:|---:|---:|")
     for name in MODELS:
         eager = statistics.median(p50[(name, "torch eager")])
         ort = statistics.median(p50[(name, "onnxruntime")])
         print(f"| {name} | {eager:.2f} | {ort:.2f} | {eager / ort:.2f}x |")
-    print(f"\nMedian of {args.rounds} interleaved rounds; each round times every cell for at least "
-          f"{args.min_time} s. Per-round p50s: " + "; ".join(
-              f"{k[0]}/{k[1]}: {', '.join(f'{v:.2f}' for v in vals)}" for k, vals in p50.items()))
+    print(
+        f"\nMedian of {args.rounds} interleaved rounds; each round times every cell for at least "
+        f"{args.min_time} s. Per-round p50s: "
+        + "; ".join(
+            f"{k[0]}/{k[1]}: {', '.join(f'{v:.2f}' for v in vals)}" for k, vals in p50.items()
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The embedded default: train two small CNNs on digits, export, benchmark, on the CPU.
+"""The embedded default: train two small CNNs on digits, prune, export, benchmark, on the CPU.
 
 Each step builds on the previous one's artifacts; optional steps run when their
 framework is installed (TFLite with the ``tflite`` extra, OpenVINO with ``openvino``)
@@ -29,6 +29,7 @@ class DemoConfig:
         out_dir: where artifacts, manifests and ``results.json`` go.
         models: registry names of the seed models to train.
         epochs: training epochs on digits (cached per epoch count).
+        prune_epochs: fine-tuning epochs after pruning half the channels.
         calib_samples: calibration images for INT8.
         threads: runner threads (None: backend defaults).
         timing: latency measurement settings.
@@ -37,6 +38,7 @@ class DemoConfig:
     out_dir: Path = Path("demo-out")
     models: tuple[str, ...] = DEMO_MODELS
     epochs: int = 8
+    prune_epochs: int = 5
     calib_samples: int = 256
     threads: int | None = None
     timing: TimingConfig = field(
@@ -52,14 +54,20 @@ class DemoResult:
     skipped: list[str]
 
 
-def _artifacts(loaded: LoadedModel, config: DemoConfig, calib: Path, say: Say,
-               skipped: list[str]) -> list[str]:
+def _artifacts(
+    loaded: LoadedModel, config: DemoConfig, calib: Path, say: Say, skipped: list[str]
+) -> list[str]:
     """Export every artifact the installed toolchain allows; return bench items, torch first."""
     from deploykit.sources.pt2 import save_program
 
     out = config.out_dir / loaded.name
-    pt2 = save_program(loaded.model, loaded.spec, out / f"{loaded.name}.pt2",
-                       source=loaded.source, num_classes=loaded.num_classes)
+    pt2 = save_program(
+        loaded.model,
+        loaded.spec,
+        out / f"{loaded.name}.pt2",
+        source=loaded.source,
+        num_classes=loaded.num_classes,
+    )
     items = [str(pt2)]
     requests = [
         ExportRequest(out_dir=out),
@@ -77,6 +85,32 @@ def _artifacts(loaded: LoadedModel, config: DemoConfig, calib: Path, say: Say,
     for request in requests:
         say(f"exporting {loaded.name} to {request.target} {request.precision}")
         items.append(str(export_model(loaded, request).artifact))
+    return items + _pruned_artifacts(loaded, config, calib, say)
+
+
+def _pruned_artifacts(loaded: LoadedModel, config: DemoConfig, calib: Path, say: Say) -> list[str]:
+    """Half the channels pruned and fine-tuned: the .pt2, its FP32 and its INT8 ONNX."""
+    from deploykit.prune import PruneConfig, prune, save
+    from deploykit.sources import load_model
+
+    say(f"pruning 50 % of {loaded.name}'s channels and fine-tuning on digits")
+    settings = PruneConfig(
+        ratio=0.5,
+        finetune="digits",
+        epochs=config.prune_epochs,
+        measure_latency=False,
+        threads=config.threads,
+    )
+    out = config.out_dir / loaded.name
+    pt2 = save(prune(loaded, settings), out / f"{loaded.name}-p50.pt2")
+    pruned = load_model(str(pt2))
+    items = [str(pt2)]
+    for request in (
+        ExportRequest(out_dir=out),
+        ExportRequest(out_dir=out, precision="int8", calib=calib),
+    ):
+        say(f"exporting the pruned {loaded.name} to onnx {request.precision}")
+        items.append(str(export_model(pruned, request).artifact))
     return items
 
 
@@ -97,10 +131,13 @@ def run_demo(config: DemoConfig | None = None, say: Say | None = None) -> DemoRe
     if available("openvino"):
         backends.append("openvino")
     else:
-        skipped.append('OpenVINO rows: OpenVINO is not installed (pip install "deploykit[openvino]")')
+        skipped.append(
+            'OpenVINO rows: OpenVINO is not installed (pip install "deploykit[openvino]")'
+        )
     say("drawing a calibration set from digits")
-    calib = make_calibration_set("digits", config.calib_samples, 0,
-                                 config.out_dir / f"digits-{config.calib_samples}.npz")
+    calib = make_calibration_set(
+        "digits", config.calib_samples, 0, config.out_dir / f"digits-{config.calib_samples}.npz"
+    )
     runs = []
     for name in config.models:
         say(f"training {name} on digits (cached after the first run)")
@@ -108,7 +145,10 @@ def run_demo(config: DemoConfig | None = None, say: Say | None = None) -> DemoRe
         items = _artifacts(loaded, config, calib, say, skipped)
         bench = BenchConfig(backends=tuple(backends), threads=config.threads, timing=config.timing)
         runs.append(run_bench(items, bench, progress=lambda text: say(f"benchmarking {text}")))
-    merged = BenchRun([c for r in runs for c in r.cells], runs[0].environment,
-                      {**runs[0].config, "items": [i for r in runs for i in r.config["items"]]})
+    merged = BenchRun(
+        [c for r in runs for c in r.cells],
+        runs[0].environment,
+        {**runs[0].config, "items": [i for r in runs for i in r.config["items"]]},
+    )
     merged.write_json(config.out_dir / "results.json")
     return DemoResult(merged, skipped)

@@ -121,20 +121,29 @@ def evaluate(model, data: Dataset, spec: InputSpec) -> float:
 def recalibrate_batchnorm(
     model, data: Dataset, spec: InputSpec, batches: int = 20, batch_size: int = 64
 ) -> None:
-    """Re-estimate BatchNorm running statistics on ``data`` (after pruning, say)."""
+    """Re-estimate BatchNorm running statistics on ``data`` (after pruning, say).
+
+    The statistics are a plain average over the batches seen; each layer's momentum
+    is restored afterwards so later training updates them as usual.
+    """
     import torch
 
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return
+    momenta = [bn.momentum for bn in bns]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average over the batches seen
     x = torch.from_numpy(prepare(data.images, spec))
     model.train()
-    with torch.no_grad():
-        for i, start in enumerate(range(0, len(x), batch_size)):
-            if i >= batches:
-                break
-            model(x[start : start + batch_size])
+    try:
+        with torch.no_grad():
+            for i, start in enumerate(range(0, len(x), batch_size)):
+                if i >= batches:
+                    break
+                model(x[start : start + batch_size])
+    finally:
+        for bn, momentum in zip(bns, momenta, strict=True):
+            bn.momentum = momentum
     model.eval()

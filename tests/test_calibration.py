@@ -112,6 +112,8 @@ def test_channels_last_arrays_are_refused_for_every_int8_path(tmp_path):
     from deploykit.errors import CalibrationError
     from deploykit.spec import InputSpec
 
-    np.savez(tmp_path / "nhwc.npz", x=np.random.default_rng(0).random((16, 32, 32, 3), dtype=np.float32))
+    np.savez(
+        tmp_path / "nhwc.npz", x=np.random.default_rng(0).random((16, 32, 32, 3), dtype=np.float32)
+    )
     with pytest.raises(CalibrationError, match="channels-last"):
         load_calibration(tmp_path / "nhwc.npz", InputSpec(shape=(1, 3, 32, 32)))

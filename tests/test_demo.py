@@ -9,17 +9,24 @@ from deploykit.optional import available
 
 def test_demo_trains_exports_and_benchmarks_every_precision(tmp_path, trained_resnet):
     config = DemoConfig(
-        out_dir=tmp_path, models=("demo_resnet",), calib_samples=64,
+        out_dir=tmp_path,
+        models=("demo_resnet",),
+        calib_samples=64,
         timing=TimingConfig(warmup_iters=2, warmup_s=0.0, min_iters=5, min_s=0.05),
     )
     result = run_demo(config)
     rows = {(c.label, c.backend): c for c in result.run.cells}
     expected = {
-        ("demo_resnet.pt2", "torch"), ("demo_resnet.onnx", "onnxruntime"),
-        ("demo_resnet_fp16.onnx", "onnxruntime"), ("demo_resnet_int8.onnx", "onnxruntime"),
+        ("demo_resnet.pt2", "torch"),
+        ("demo_resnet.onnx", "onnxruntime"),
+        ("demo_resnet_fp16.onnx", "onnxruntime"),
+        ("demo_resnet_int8.onnx", "onnxruntime"),
     }
     if available("tensorflow"):
-        expected |= {("demo_resnet_tflite.tflite", "litert"), ("demo_resnet_int8_tflite.tflite", "litert")}
+        expected |= {
+            ("demo_resnet_tflite.tflite", "litert"),
+            ("demo_resnet_int8_tflite.tflite", "litert"),
+        }
     if available("openvino"):
         expected |= {("demo_resnet_int8.onnx", "openvino")}
     assert expected <= set(rows)

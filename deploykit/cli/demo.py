@@ -16,13 +16,15 @@ def demo(
     threads: Threads = None,
     min_time: Annotated[float, typer.Option("--min-time", help="Timed seconds per cell.")] = 1.0,
 ) -> None:
-    """Train two small CNNs on digits, export them (ONNX, INT8, FP16, TFLite), benchmark every backend."""
+    """Train two small CNNs on digits, prune and export them (ONNX, INT8, FP16, TFLite), benchmark every backend."""
     from deploykit.bench import TimingConfig
     from deploykit.bench.report import results_table, summary_lines
     from deploykit.demo import DemoConfig, run_demo
 
     config = DemoConfig(
-        out_dir=out_dir, epochs=epochs, threads=threads,
+        out_dir=out_dir,
+        epochs=epochs,
+        threads=threads,
         timing=TimingConfig(warmup_iters=5, warmup_s=0.2, min_iters=30, min_s=min_time),
     )
     with console.status("demo") as status:

@@ -48,7 +48,7 @@ def capture(model: Any, batch: np.ndarray, names: list[str]) -> dict[str, np.nda
     """
     import torch
 
-    from deploykit.zoo.stats import eval_mode
+    from deploykit.sources.torch_common import eval_mode
 
     layers = resolve_layers(model, names)
     outputs: dict[str, np.ndarray] = {}

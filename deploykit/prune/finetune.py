@@ -19,21 +19,11 @@ def accuracy(model: Any, spec: InputSpec, data: str) -> float:
 
 
 def recalibrate(model: Any, spec: InputSpec, data: str) -> None:
-    """Re-estimate BatchNorm statistics on the train split of ``data`` (pruning shifts them).
-
-    Each BatchNorm's momentum is restored afterwards: the re-estimation switches it to
-    a cumulative average, which would freeze early statistics during later training.
-    """
-    from torch import nn
-
+    """Re-estimate BatchNorm statistics on the train split of ``data`` (pruning shifts them)."""
     from deploykit.data import load_dataset
     from deploykit.train import recalibrate_batchnorm
 
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [bn.momentum for bn in bns]
     recalibrate_batchnorm(model, load_dataset(data, split="train"), spec)
-    for bn, momentum in zip(bns, momenta, strict=True):
-        bn.momentum = momentum
 
 
 def finetune(

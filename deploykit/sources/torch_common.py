@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,6 @@ def eval_mode(module: Any) -> Any:
     Modules unlifted from a ``torch.export`` program refuse ``eval()``: they are
     frozen in the mode they were exported in (eval, for everything deploykit saves).
     """
-    try:
+    with contextlib.suppress(NotImplementedError):
         module.eval()
-    except NotImplementedError:
-        pass
     return module

@@ -7,7 +7,6 @@ arithmetic) when the model allows it, and cached on disk so that
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deploykit.fileio import write_json_atomic
+from deploykit.sources.torch_common import eval_mode
 
 
 def layer_macs(model: Any, shape: tuple[int, ...]) -> dict[str, int]:
@@ -56,13 +56,6 @@ def layer_macs(model: Any, shape: tuple[int, ...]) -> dict[str, int]:
         for hook in hooks:
             hook.remove()
     return macs
-
-
-def eval_mode(model: Any) -> Any:
-    """Put ``model`` in eval mode; ``torch.export`` modules refuse ``eval()`` but are already there."""
-    with contextlib.suppress(NotImplementedError):
-        model.eval()
-    return model
 
 
 def count_macs(model: Any, shape: tuple[int, ...]) -> int:

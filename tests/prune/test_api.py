@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from deploykit.errors import InputError
+from deploykit.manifest import manifest_path
 from deploykit.prune import SEED_ARCHITECTURES, PruneConfig, prune, save
 from deploykit.prune.api import output_path
 from deploykit.prune.finetune import recalibrate
@@ -76,7 +77,7 @@ def saved_resnet(trained_resnet, tmp_path_factory):
 def test_a_folder_output_is_auto_named_with_its_manifest(saved_resnet):
     result, path = saved_resnet
     assert path.name == "demo_resnet-p50.pt2"
-    manifest = json.loads(path.with_suffix(".json").read_text())
+    manifest = json.loads(manifest_path(path).read_text())
     pruning = manifest["details"]["pruning"]
     assert pruning["criterion"] == "l1" and pruning["target"]["met"]
     report = pruning["report"]

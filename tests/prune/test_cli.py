@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from deploykit.manifest import manifest_path
+
 
 def test_prune_then_export_the_pt2(cli, tmp_path):
     target = tmp_path / "pruned" / "resnet18-p50.pt2"
@@ -24,7 +26,7 @@ def test_prune_then_export_the_pt2(cli, tmp_path):
     )
     assert result.code == 0, result.stderr
     assert "target ratio 0.5: met" in result.stdout and "MACs" in result.stdout
-    assert target.is_file() and target.with_suffix(".json").is_file()
+    assert target.is_file() and manifest_path(target).is_file()
     onnx_dir = tmp_path / "onnx"
     exported = cli("export", target, "--to", "onnx", "-o", onnx_dir)
     assert exported.code == 0, exported.stderr

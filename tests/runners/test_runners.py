@@ -24,9 +24,11 @@ def test_torch_and_onnxruntime_agree(tmp_path, trained_mobilenet):
 
 
 def test_runner_checks_the_input_shape(trained_resnet):
-    with open_runner("torch", trained_resnet.model, trained_resnet.spec) as runner:
-        with pytest.raises(ShapeError, match="takes N x 3 x 32 x 32"):
-            runner.infer(np.zeros((1, 3, 28, 28), np.float32))
+    with (
+        open_runner("torch", trained_resnet.model, trained_resnet.spec) as runner,
+        pytest.raises(ShapeError, match="takes N x 3 x 32 x 32"),
+    ):
+        runner.infer(np.zeros((1, 3, 28, 28), np.float32))
 
 
 def test_nhwc_specs_are_converted_at_the_boundary(trained_resnet):
