@@ -1,8 +1,8 @@
 """The project's CI gate: the CPU smoke suite against its committed baseline.
 
 `make test` runs this, so CI runs the suite (via the CLI) and `deploykit
-compare` as docs/ci.md shows. A latency failure is re-measured before it
-counts, as docs/ci.md recommends for shared runners: compare merges the repeats
+compare` as the README's CI section shows. A latency failure is re-measured before it
+counts, as the README's CI section recommends for shared runners: compare merges the repeats
 (each cell keeps its fastest figures, the reference too), so load from a
 neighbour washes out while a real regression stays. Refresh the baseline after
 an intended change with ``deploykit compare results/results.json --baseline
