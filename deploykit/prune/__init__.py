@@ -8,22 +8,6 @@ when a function runs.
 
 from deploykit.prune.api import PruneResult, prune, save
 from deploykit.prune.config import PruneConfig
-
-# torchvision architectures every pruning test and benchmark is parametrised over.
-SEED_ARCHITECTURES: tuple[str, ...] = (
-    "alexnet",
-    "vgg16",
-    "googlenet",
-    "inception_v3",
-    "resnet18",
-    "resnet50",
-    "resnext50_32x4d",
-    "densenet121",
-    "squeezenet1_1",
-    "mobilenet_v2",
-    "mobilenet_v3_large",
-    "efficientnet_b0",
-    "shufflenet_v2_x1_0",
-)
+from deploykit.zoo.registry import SEED_ARCHITECTURES
 
 __all__ = ["SEED_ARCHITECTURES", "PruneConfig", "PruneResult", "prune", "save"]

@@ -8,6 +8,7 @@ a side effect of importing this package.
 
 from deploykit.zoo.registry import (
     FAMILY_MODULES,
+    SEED_ARCHITECTURES,
     ModelEntry,
     create_model,
     get_entry,
@@ -17,6 +18,7 @@ from deploykit.zoo.registry import (
 
 __all__ = [
     "FAMILY_MODULES",
+    "SEED_ARCHITECTURES",
     "ModelEntry",
     "create_model",
     "get_entry",

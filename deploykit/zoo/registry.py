@@ -26,6 +26,24 @@ FAMILY_MODULES: tuple[str, ...] = (
 
 _ENTRY_ATTR = "__deploykit_model__"
 
+# The classic torchvision classifiers every export, pruning test and benchmark covers.
+SEED_ARCHITECTURES: tuple[str, ...] = (
+    "alexnet",
+    "vgg16",
+    "googlenet",
+    "inception_v3",
+    "resnet18",
+    "resnet50",
+    "resnext50_32x4d",
+    "densenet121",
+    "squeezenet1_1",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "shufflenet_v2_x1_0",
+    "efficientnet_b0",
+)
+
 # torchvision classifiers whose default input is not 224.
 _TORCHVISION_SIZES = {"inception_v3": (299, 342)}
 # Constructor arguments that make torchvision classifiers export and prune cleanly.

@@ -9,6 +9,7 @@ from deploykit.data import load_dataset, prepare
 from deploykit.errors import VerificationError
 from deploykit.export import ExportRequest, Tolerance, export_model
 from deploykit.sources import SourceOptions, load_model
+from deploykit.zoo import SEED_ARCHITECTURES
 
 
 def test_export_writes_a_verified_artifact_and_manifest(tmp_path, trained_resnet):
@@ -65,24 +66,6 @@ def test_torchvision_classifier_at_small_size(tmp_path):
     opts = SourceOptions(num_classes=10, input_shape=(1, 3, 64, 64))
     result = export_model("mobilenet_v3_small", ExportRequest(out_dir=tmp_path), opts)
     assert result.manifest.verification["cosine"] > 0.9999
-
-
-SEED_ARCHITECTURES = (
-    "alexnet",
-    "vgg16",
-    "googlenet",
-    "inception_v3",
-    "resnet18",
-    "resnet50",
-    "resnext50_32x4d",
-    "densenet121",
-    "squeezenet1_1",
-    "mobilenet_v2",
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "shufflenet_v2_x1_0",
-    "efficientnet_b0",
-)
 
 
 @pytest.mark.slow
