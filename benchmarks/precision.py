@@ -94,6 +94,15 @@ def latency_rows(name: str, work: Path, calib: Path, args) -> tuple[list[str], d
         str(fp32), ExportRequest(precision="int8", calib=calib, out_dir=work, verify=False)
     ).artifact
     facts["int8_export_s"] = time.perf_counter() - t0
+    u8_request = ExportRequest(
+        precision="int8",
+        calib=calib,
+        out_dir=work,
+        name=f"{name}_u8",
+        verify=False,
+        options={"activations": "uint8"},
+    )
+    int8_u8 = export_model(str(fp32), u8_request).artifact
     torch.set_num_threads(args.threads)
     cells = [
         (
@@ -117,6 +126,11 @@ def latency_rows(name: str, work: Path, calib: Path, args) -> tuple[list[str], d
             lambda: runner_latency("onnxruntime", int8, spec, "int8", args.threads, args),
         ),
         (
+            "ONNX Runtime",
+            "INT8 (our Q/DQ, u8 activations)",
+            lambda: runner_latency("onnxruntime", int8_u8, spec, "int8", args.threads, args),
+        ),
+        (
             "OpenVINO",
             "FP32 (f32 forced)",
             lambda: runner_latency("openvino", fp32, spec, "fp32", args.threads, args),
@@ -132,6 +146,11 @@ def latency_rows(name: str, work: Path, calib: Path, args) -> tuple[list[str], d
             "OpenVINO",
             "INT8 (our Q/DQ)",
             lambda: runner_latency("openvino", int8, spec, "int8", args.threads, args),
+        ),
+        (
+            "OpenVINO",
+            "INT8 (our Q/DQ, u8 activations)",
+            lambda: runner_latency("openvino", int8_u8, spec, "int8", args.threads, args),
         ),
     ]
     results = {}

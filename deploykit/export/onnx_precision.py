@@ -24,6 +24,23 @@ from deploykit.errors import CalibrationError, InputError
 from deploykit.export.api import BuildInfo, ExportRequest
 from deploykit.sources import LoadedModel
 
+ACTIVATION_TYPES = ("int8", "uint8")
+
+
+def activation_type(request: ExportRequest) -> str:
+    """The ``--option activations=`` choice: ``int8`` (default) or ``uint8`` (CPU only)."""
+    choice = str(request.options.get("activations", "int8"))
+    if choice not in ACTIVATION_TYPES:
+        raise InputError(
+            f"unknown activation type {choice!r}", "use --option activations=int8 or uint8"
+        )
+    if choice == "uint8" and request.target == "trt":
+        raise InputError(
+            "TensorRT needs symmetric int8 activations, not uint8",
+            "drop --option activations=uint8 for --to trt",
+        )
+    return choice
+
 
 def convert(loaded: LoadedModel, request: ExportRequest, fp32_path: Path, dest: Path) -> BuildInfo:
     """Write ``fp32_path`` converted to ``request.precision`` at ``dest``.
@@ -131,6 +148,7 @@ def _quantize(
 
     from deploykit.calibration import load_calibration
 
+    activations = activation_type(request)
     calib = load_calibration(request.calib, loaded.spec)
     if loaded.spec.layout == "NHWC":  # the graph itself is fed, not a runner that transposes
         calib.x = np.ascontiguousarray(calib.x.transpose(0, 2, 3, 1))
@@ -140,13 +158,15 @@ def _quantize(
     def quantize(exclude: list[str]) -> Path:
         # The first call calibrates and fills the cache; later ones reuse the ranges.
         path = work / f"int8-{next(runs)}.onnx"
-        return q.quantize_static_qdq(pre, path, calib, request.calib_method, exclude, cache)
+        return q.quantize_static_qdq(
+            pre, path, calib, request.calib_method, exclude, cache, activations
+        )
 
     exporter.update(
         {
             "mode": "static",
             "format": "QDQ",
-            "activations": "int8 symmetric",
+            "activations": "int8 symmetric" if activations == "int8" else "uint8 asymmetric",
             "weights": "int8 symmetric per-channel",
         }
     )

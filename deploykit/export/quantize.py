@@ -127,8 +127,9 @@ def quantize_static_qdq(
     method: str,
     exclude: Iterable[str] = (),
     cache: Path | None = None,
+    activations: str = "int8",
 ) -> Path:
-    """Write a symmetric INT8 Q/DQ model of ``pre`` to ``dest``.
+    """Write an INT8 Q/DQ model of ``pre`` to ``dest`` (per-channel symmetric INT8 weights).
 
     Args:
         pre: the pre-processed FP32 model.
@@ -138,6 +139,8 @@ def quantize_static_qdq(
         exclude: node names kept in FP32.
         cache: calibration-range cache; ranges are computed once and reused
             by the accuracy budget's many re-quantizations.
+        activations: ``int8`` (symmetric: what TensorRT needs, the default) or
+            ``uint8`` (asymmetric: what x86 VNNI kernels multiply fastest, CPU only).
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -151,11 +154,11 @@ def quantize_static_qdq(
             reader,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            activation_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=list(exclude),
             calibrate_method=_method(method),
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            extra_options={"ActivationSymmetric": activations == "int8", "WeightSymmetric": True},
             calibration_cache_path=str(cache) if cache else None,
         )
     return dest

@@ -178,6 +178,9 @@ def _attach_legacy_calibrator(
 
 def build(loaded: LoadedModel, request: ExportRequest, dest: Path) -> BuildInfo:
     """Build a serialized TensorRT engine at ``dest`` (see the module docstring)."""
+    from deploykit.export.onnx_precision import activation_type
+
+    activation_type(request)  # refuses uint8 activations before TensorRT is even looked for
     trt = compat.tensorrt()
     device = compat.device_record()
     options = {**DEFAULTS, **request.options}

@@ -198,3 +198,38 @@ def test_bad_inputs_answer_in_one_line_and_leave_nothing(cli, user_error, fp32_f
         result = cli("export", source, "--precision", "int8", "-o", out, *args)
         user_error(result, message)
         assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
+
+
+def test_uint8_activations_option_for_cpu_runtimes(tmp_path, trained_resnet, cli, user_error):
+    """`--option activations=uint8`: asymmetric u8 activations (VNNI's fast path), int8 weights."""
+    import onnx
+    import onnxruntime as ort
+
+    from deploykit.calibration import make_calibration_set
+
+    calib = make_calibration_set("digits", 32, 0, tmp_path / "c.npz")
+    request = ExportRequest(
+        out_dir=tmp_path / "u8", precision="int8", calib=calib, options={"activations": "uint8"}
+    )
+    result = export_model(trained_resnet, request)
+    graph = onnx.load(str(result.artifact)).graph
+    initializers = {i.name: i for i in graph.initializer}
+    zero_points = [initializers[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"]
+    assert zero_points and all(z.data_type == onnx.TensorProto.UINT8 for z in zero_points)
+    assert result.manifest.exporter["activations"] == "uint8 asymmetric"
+    assert result.manifest.verification["top1_agreement"] >= 0.97
+    ort.InferenceSession(str(result.artifact), providers=["CPUExecutionProvider"])
+    bad = cli(
+        "export",
+        "demo_resnet",
+        "--precision",
+        "int8",
+        "--calib",
+        calib,
+        "--option",
+        "activations=int4",
+        "-o",
+        tmp_path / "bad",
+    )
+    user_error(bad, "unknown activation type")
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
