@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from deploykit.errors import CalibrationError, InputError, ModelLoadError
+from deploykit.errors import CalibrationError, InputError, ModelLoadError, first_line
 from deploykit.fileio import atomic_path, existing_file, sha256_file, write_json_atomic
 from deploykit.spec import InputSpec
 
@@ -176,7 +176,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             meta = json.loads(str(data["meta"])) if "meta" in data else {}
     except (OSError, ValueError, json.JSONDecodeError) as exc:
         raise CalibrationError(
-            f"cannot read calibration set {path} ({str(exc).splitlines()[0]})",
+            f"cannot read calibration set {path} ({first_line(exc)})",
             "make one with: deploykit calibrate digits -o calib.npz",
         ) from None
     return x, meta

@@ -19,6 +19,11 @@ class DeployKitError(Exception):
         super().__init__(f"{message} ({hint})" if hint else message)
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name when empty), for one-line errors."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
 class InputError(DeployKitError):
     """A path, option or value given by the user is wrong."""
 

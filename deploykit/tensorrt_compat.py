@@ -27,6 +27,17 @@ def tensorrt():
     return require("tensorrt")
 
 
+def gpu_ready() -> bool:
+    """Whether TensorRT is installed and a CUDA GPU is visible (what the ``gpu`` tests need)."""
+    from deploykit.optional import available
+
+    if not available("tensorrt"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def version_tuple(version: str) -> tuple[int, ...]:
     """``"10.3.0.26"`` -> ``(10, 3, 0, 26)``."""
     return tuple(int(p) for p in version.split(".") if p.isdigit())

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from deploykit.bench.environment import command_output
 from deploykit.bench.stats import pack_bits, wilson_interval
 from deploykit.bench.subjects import Subject
 from deploykit.bench.timing import TimingConfig, measure_runner
@@ -89,18 +88,10 @@ def peak_rss_mib() -> float:
 
 def gpu_memory_mib(pid: int) -> float | None:
     """GPU memory this process holds, as nvidia-smi reports it (None without a driver)."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return None
-    try:
-        out = subprocess.run(
-            [smi, "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (subprocess.SubprocessError, OSError):
+    out = command_output(
+        "nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"
+    )
+    if out is None:
         return None
     used = [
         float(m)

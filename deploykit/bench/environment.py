@@ -66,25 +66,26 @@ def cpu_info() -> dict[str, Any]:
     return info
 
 
+def command_output(program: str, *args: str) -> str | None:
+    """``program``'s stdout, or None when it is not installed, fails, or takes over 10 s."""
+    path = shutil.which(program)
+    if not path:
+        return None
+    try:
+        return subprocess.run(
+            [path, *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (subprocess.SubprocessError, OSError):
+        return None
+
+
 def gpu_info() -> list[dict[str, str]]:
     """NVIDIA GPUs as nvidia-smi reports them (empty without a driver)."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return []
     fields = (
         "name,driver_version,memory.total,compute_cap,clocks.sm,clocks.max.sm,"
         "clocks.mem,clocks.max.mem,power.limit"
     )
-    try:
-        out = subprocess.run(
-            [smi, f"--query-gpu={fields}", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (subprocess.SubprocessError, OSError):
-        return []
+    out = command_output("nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader") or ""
     keys = fields.split(",")
     return [
         dict(zip(keys, (v.strip() for v in line.split(",")), strict=False))
@@ -119,18 +120,11 @@ def jetson_info(root: Path = Path("/")) -> dict[str, Any]:
         info["model"] = model
     if not info:
         return {}
-    nvpmodel = shutil.which("nvpmodel")
-    if nvpmodel:
-        try:
-            text = subprocess.run(
-                [nvpmodel, "-q"], capture_output=True, text=True, timeout=10, check=False
-            ).stdout
-            if m := re.search(r"NV Power Mode:\s*(\S+)", text):
-                info["power_mode"] = m.group(1)
-            if m := re.search(r"^\s*(\d+)\s*$", text, re.M):
-                info["power_mode_id"] = int(m.group(1))
-        except (subprocess.SubprocessError, OSError):
-            pass
+    text = command_output("nvpmodel", "-q") or ""
+    if m := re.search(r"NV Power Mode:\s*(\S+)", text):
+        info["power_mode"] = m.group(1)
+    if m := re.search(r"^\s*(\d+)\s*$", text, re.M):
+        info["power_mode_id"] = int(m.group(1))
     return info
 
 
@@ -145,49 +139,26 @@ def cuda_info() -> dict[str, Any]:
     text = _read(version_json) or ""
     if m := re.search(r'"cuda"\s*:\s*\{[^}]*"version"\s*:\s*"([^"]+)"', text):
         info["toolkit"] = m.group(1)
-    nvcc = shutil.which("nvcc")
-    if nvcc and "toolkit" not in info:
-        try:
-            out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=10)
-            if m := re.search(r"release ([\d.]+)", out.stdout):
-                info["toolkit"] = m.group(1)
-        except (subprocess.SubprocessError, OSError):
-            pass
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=10)
-            if m := re.search(r"CUDA Version:\s*([\d.]+)", out.stdout):
-                info["driver_supports"] = m.group(1)
-        except (subprocess.SubprocessError, OSError):
-            pass
+    if "toolkit" not in info and (
+        m := re.search(r"release ([\d.]+)", command_output("nvcc", "--version") or "")
+    ):
+        info["toolkit"] = m.group(1)
+    if m := re.search(r"CUDA Version:\s*([\d.]+)", command_output("nvidia-smi") or ""):
+        info["driver_supports"] = m.group(1)
     return info
 
 
 def git_commit(path: str | Path) -> dict[str, Any] | None:
     """The git commit (and whether the tree is dirty) of the repository holding ``path``."""
-    git = shutil.which("git")
     where = Path(path)
     folder = where if where.is_dir() else where.parent
-    if not git or not folder.is_dir():
+    if not folder.is_dir():
         return None
-    try:
-        commit = subprocess.run(
-            [git, "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [git, "-C", str(folder), "status", "--porcelain", "--", str(where)],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-    except (subprocess.SubprocessError, OSError):
+    commit = (command_output("git", "-C", str(folder), "rev-parse", "HEAD") or "").strip()
+    if not commit:
         return None
-    return {"commit": commit, "dirty": bool(dirty)} if commit else None
+    dirty = command_output("git", "-C", str(folder), "status", "--porcelain", "--", str(where))
+    return {"commit": commit, "dirty": bool((dirty or "").strip())}
 
 
 def model_sources(items: list[str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from deploykit.errors import InputError
+from deploykit.errors import InputError, first_line
 from deploykit.fileio import write_json_atomic
 
 SCHEMA = "deploykit.bench/2"
@@ -137,7 +137,7 @@ def read_results(path: Path) -> BenchRun:
     except IsADirectoryError:
         raise InputError(f"results file {path} is a directory", "pass a results .json") from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise InputError(
             f"{path} is not a deploykit results file ({type(exc).__name__}: {reason})",
             "pass a file written by `deploykit bench --json`",

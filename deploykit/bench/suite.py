@@ -31,7 +31,7 @@ from typing import Any
 from deploykit.bench.api import BenchConfig, BenchItem
 from deploykit.bench.compare import LATENCY_METRICS
 from deploykit.bench.timing import TimingConfig
-from deploykit.errors import InputError
+from deploykit.errors import InputError, first_line
 from deploykit.fileio import ensure_dir, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources import SourceOptions
@@ -154,7 +154,7 @@ def load_suite(path: str | Path) -> Suite:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise InputError(f"suite {path}: {where}: {problem}", "fix the YAML syntax") from None
     top = check.mapping(raw, TOP_KEYS, "top level")
     if not top.get("models"):

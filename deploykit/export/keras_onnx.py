@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deploykit.errors import InputError
+from deploykit.errors import InputError, first_line
 from deploykit.sources import LoadedModel
 from deploykit.tensorflow_compat import import_keras, import_tensorflow, silenced_output
 
@@ -45,7 +45,7 @@ def keras_to_onnx(loaded: LoadedModel, request: Any, dest: Path) -> dict[str, An
                 opset_version=request.opset,
             )
     except Exception as exc:  # tf2onnx fails in many ways on unsupported ops
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise InputError(
             f"Keras could not export {loaded.name} to ONNX ({first})",
             "try a lower --opset, or export to tflite instead",

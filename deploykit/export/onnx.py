@@ -15,16 +15,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from deploykit.errors import DeployKitError, InputError
+from deploykit.errors import DeployKitError, InputError, first_line
 from deploykit.export.api import BuildInfo, ExportRequest
 from deploykit.sources import LoadedModel
 
 TWO_GB = 2**31
 OUTPUT_NAME = "logits"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _torch_export(module: Any, loaded: LoadedModel, request: ExportRequest, dest: Path) -> dict:
@@ -56,7 +52,7 @@ def _torch_export(module: Any, loaded: LoadedModel, request: ExportRequest, dest
             program.save(str(dest), external_data=False)
         return {"name": "torch.onnx.export", "mode": "dynamo", "opset": request.opset}
     except Exception as exc:  # the exporter fails in many ways; TorchScript is the fallback
-        errors["dynamo"] = _first_line(exc)
+        errors["dynamo"] = first_line(exc)
     try:
         axes = (
             {spec.name: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if request.dynamic_batch else None
@@ -74,7 +70,7 @@ def _torch_export(module: Any, loaded: LoadedModel, request: ExportRequest, dest
                 **names,
             )
     except Exception as exc:
-        errors["torchscript"] = _first_line(exc)
+        errors["torchscript"] = first_line(exc)
         raise InputError(
             f"torch could not export {loaded.name} to ONNX (dynamo: {errors['dynamo']}; "
             f"torchscript: {errors['torchscript']})",
@@ -101,7 +97,7 @@ def _finish(path: Path, simplify: bool) -> dict[str, Any]:
             model = onnxslim.slim(model)
             info["simplifier"] = f"onnxslim {onnxslim.__version__}"
         except Exception as exc:  # a simplifier failure is not fatal: keep the unsimplified graph
-            info["simplifier_error"] = _first_line(exc)
+            info["simplifier_error"] = first_line(exc)
     model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     if model.ByteSize() >= TWO_GB:
         raise InputError(
@@ -130,7 +126,7 @@ def export_fp32(loaded: LoadedModel, request: ExportRequest, dest: Path) -> dict
     except DeployKitError:
         raise
     except Exception as exc:
-        raise InputError(f"the exported ONNX graph is invalid ({_first_line(exc)})") from None
+        raise InputError(f"the exported ONNX graph is invalid ({first_line(exc)})") from None
     return exporter
 
 

@@ -21,7 +21,7 @@ from unittest import mock
 
 import numpy as np
 
-from deploykit.errors import CalibrationError, InputError
+from deploykit.errors import CalibrationError, InputError, first_line
 from deploykit.export.api import BuildInfo, ExportRequest
 from deploykit.sources import LoadedModel
 from deploykit.spec import InputSpec
@@ -34,10 +34,6 @@ from deploykit.tensorflow_compat import (
 
 IO_TYPES = ("float", "int8")
 ONNX2TF_SAMPLES = 20  # onnx2tf's own check data is 20 images
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def io_type(request: ExportRequest) -> str:
@@ -149,7 +145,7 @@ def _onnx_saved_model(
                 **kwargs,
             )
     except (Exception, SystemExit) as exc:  # onnx2tf calls sys.exit on unsupported graphs
-        reason = last_error_line(log) or _first_line(exc)
+        reason = last_error_line(log) or first_line(exc)
         raise InputError(
             f"onnx2tf could not convert {loaded.name} ({reason})",
             "export to onnx instead, or simplify the model",
@@ -228,7 +224,7 @@ def build(loaded: LoadedModel, request: ExportRequest, dest: Path) -> BuildInfo:
                 dest.write_bytes(_convert(folder, request.precision, io, calib))
         except Exception as exc:  # the converter raises ConverterError and friends
             raise InputError(
-                f"the TFLite converter failed at {request.precision} ({_first_line(exc)})",
+                f"the TFLite converter failed at {request.precision} ({first_line(exc)})",
                 "try --precision int8-dynamic or fp16, or --option io=float",
             ) from None
     details.update(tensor_types(dest))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from deploykit.errors import DeployKitError, InputError, ShapeError
+from deploykit.errors import DeployKitError, InputError, ShapeError, first_line
 from deploykit.spec import InputSpec
 from deploykit.targets import get_backend
 
@@ -160,5 +160,5 @@ def open_runner(
     except DeployKitError:
         raise
     except Exception as exc:  # a runtime refusing the artifact is a user-facing failure
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        first = first_line(exc, 300)
         raise InputError(f"{backend} cannot open the model ({first})") from None

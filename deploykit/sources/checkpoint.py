@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deploykit.errors import ModelLoadError
+from deploykit.errors import ModelLoadError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.sources.base import LoadedModel, SourceOptions
 from deploykit.sources.torch_common import output_classes
@@ -24,7 +24,7 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
     try:
         model = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # unpickling fails in many ways
-        raise ModelLoadError(f"cannot load {path} ({str(exc).splitlines()[0][:200]})") from None
+        raise ModelLoadError(f"cannot load {path} ({first_line(exc)})") from None
     if not isinstance(model, torch.nn.Module):
         raise ModelLoadError(
             f"{path} holds a {type(model).__name__}, not a whole model",

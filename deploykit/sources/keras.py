@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from deploykit.errors import InputError, ModelLoadError
+from deploykit.errors import InputError, ModelLoadError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
@@ -24,10 +24,6 @@ DEFAULT_HW = (224, 224)
 # (their preprocessing is a layer inside the model); the rest use ImageNet mean/std.
 _TF_MODE = re.compile(r"^(MobileNet|MobileNetV2|Xception|InceptionV3|InceptionResNetV2|NASNet)")
 _RAW_255 = re.compile(r"^(MobileNetV3|EfficientNet|ConvNeXt|RegNet)")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _nhwc_shape(shape: tuple[Any, ...], ref: str) -> tuple[int, int, int, int]:
@@ -105,10 +101,10 @@ def _load_file(path: Path, options: SourceOptions) -> Any:
             ) from None
         if "Could not locate" in text or "custom" in text.lower():
             raise ModelLoadError(
-                f"{path} uses a custom layer or object Keras does not know ({_first_line(exc)})",
+                f"{path} uses a custom layer or object Keras does not know ({first_line(exc)})",
                 "build it with a module:factory that imports the custom code",
             ) from None
-        raise ModelLoadError(f"cannot load {path} as a Keras model ({_first_line(exc)})") from None
+        raise ModelLoadError(f"cannot load {path} as a Keras model ({first_line(exc)})") from None
 
 
 def _load_saved(ref: str, options: SourceOptions) -> LoadedModel:
@@ -155,7 +151,7 @@ def _application(ref: str, options: SourceOptions) -> LoadedModel:
     try:
         model = factory(**kwargs)
     except ValueError as exc:
-        raise ModelLoadError(f"cannot build keras:{name} ({_first_line(exc)})") from None
+        raise ModelLoadError(f"cannot build keras:{name} ({first_line(exc)})") from None
     source = {"ref": ref, "kind": "keras-application", "sha256": None, "weights": None}
     loaded = from_model(model, ref, options, source)
     loaded.spec = _spec(shape, _preprocess_for(name))

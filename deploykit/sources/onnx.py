@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploykit.errors import ModelLoadError
+from deploykit.errors import ModelLoadError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
@@ -30,7 +30,7 @@ def check_onnx(path: Path):
     except ModelLoadError:
         raise
     except Exception as exc:  # onnx raises DecodeError, ValidationError, OSError...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise ModelLoadError(
             f"{path} is not a valid ONNX model ({first})", "re-export it or check the file"
         ) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploykit.errors import ModelLoadError
+from deploykit.errors import ModelLoadError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
@@ -26,7 +26,7 @@ def load_program(path: Path):
     try:
         return torch.export.load(str(path))
     except Exception as exc:  # torch raises many types for a bad archive
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise ModelLoadError(
             f"cannot load {path} as a torch.export program ({first})",
             "save it with torch.export.save(torch.export.export(model, args), path)",
@@ -100,7 +100,7 @@ def save_program(
     try:
         program = torch.export.export(module, example, dynamic_shapes=dims)
     except Exception as exc:  # torch.export fails in many ways on untraceable code
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise ModelLoadError(f"torch.export cannot trace the model ({first})") from None
     with atomic_path(path) as tmp:
         torch.export.save(program, str(tmp))

@@ -6,7 +6,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from deploykit.errors import ModelLoadError, ShapeError
+from deploykit.errors import ModelLoadError, ShapeError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.spec import InputSpec
 
@@ -20,7 +20,7 @@ def load_state_dict(module: Any, weights: Path) -> str:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for unreadable or unsafe files
         raise ModelLoadError(
-            f"cannot read weights {path} safely ({str(exc).splitlines()[0]})",
+            f"cannot read weights {path} safely ({first_line(exc)})",
             "save a state_dict with torch.save(model.state_dict(), path)",
         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -28,7 +28,7 @@ def load_state_dict(module: Any, weights: Path) -> str:
     try:
         module.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0]
+        first = first_line(exc)
         raise ModelLoadError(
             f"weights {path} do not fit the model ({first})", "check --num-classes and the model"
         ) from None
@@ -48,7 +48,7 @@ def output_classes(module: Any, spec: InputSpec) -> int:
         with torch.no_grad():
             out = module(example)
     except Exception as exc:  # any failure here means the shape does not suit the model
-        first = str(exc).strip().splitlines()[0][:200]
+        first = first_line(exc)
         raise ShapeError(
             f"the model rejects input shape {'x'.join(map(str, spec.nchw))} ({first})",
             "pass the shape it was built for with --input-shape",

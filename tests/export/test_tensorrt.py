@@ -7,6 +7,7 @@ import pytest
 from deploykit.errors import InputError
 from deploykit.export.tensorrt import DEFAULTS, plan
 from deploykit.optional import available
+from deploykit.tensorrt_compat import gpu_ready
 
 
 def test_tensorrt_11_is_strongly_typed_and_reads_precision_from_the_onnx_graph():
@@ -43,16 +44,8 @@ def test_trt_without_tensorrt_says_how_to_install(cli, user_error, tmp_path):
     assert result.code == 3 and not any(tmp_path.iterdir())
 
 
-def _gpu_ready() -> bool:
-    if not available("tensorrt"):
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
 @pytest.mark.gpu
-@pytest.mark.skipif(not _gpu_ready(), reason="needs TensorRT and an NVIDIA GPU")
+@pytest.mark.skipif(not gpu_ready(), reason="needs TensorRT and an NVIDIA GPU")
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_engine_builds_runs_and_records_its_device(precision, trained_resnet, tmp_path):
     from deploykit.calibration import make_calibration_set

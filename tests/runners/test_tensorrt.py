@@ -8,7 +8,12 @@ from deploykit.errors import InputError, MissingBackendError
 from deploykit.manifest import Manifest
 from deploykit.optional import available
 from deploykit.spec import InputSpec
-from deploykit.tensorrt_compat import check_engine, engine_mismatches, has_legacy_calibrator
+from deploykit.tensorrt_compat import (
+    check_engine,
+    engine_mismatches,
+    gpu_ready,
+    has_legacy_calibrator,
+)
 
 HERE = {
     "gpu": "NVIDIA H100 80GB HBM3",
@@ -65,16 +70,8 @@ def test_runner_without_tensorrt_names_the_extra(tmp_path):
         open_runner("tensorrt", fake_engine(tmp_path, HERE), SPEC)
 
 
-def _gpu_ready() -> bool:
-    if not available("tensorrt"):
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
 @pytest.mark.gpu
-@pytest.mark.skipif(not _gpu_ready(), reason="needs TensorRT and an NVIDIA GPU")
+@pytest.mark.skipif(not gpu_ready(), reason="needs TensorRT and an NVIDIA GPU")
 @pytest.mark.parametrize("cuda_graph", [False, True])
 def test_runner_times_copies_and_compute(cuda_graph, trained_resnet, tmp_path):
     import numpy as np
