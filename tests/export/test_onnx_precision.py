@@ -200,25 +200,26 @@ def test_bad_inputs_answer_in_one_line_and_leave_nothing(cli, user_error, fp32_f
         assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
 
 
-def test_uint8_activations_option_for_cpu_runtimes(tmp_path, trained_resnet, cli, user_error):
+def test_uint8_activations_option_for_cpu_runtimes(
+    tmp_path, fp32_files, calib, digits_test, cli, user_error
+):
     """`--option activations=uint8`: asymmetric u8 activations (VNNI's fast path), int8 weights."""
-    import onnx
-    import onnxruntime as ort
-
-    from deploykit.calibration import make_calibration_set
-
-    calib = make_calibration_set("digits", 32, 0, tmp_path / "c.npz")
     request = ExportRequest(
         out_dir=tmp_path / "u8", precision="int8", calib=calib, options={"activations": "uint8"}
     )
-    result = export_model(trained_resnet, request)
+    result = export_model(str(fp32_files["demo_resnet"]), request)
     graph = onnx.load(str(result.artifact)).graph
     initializers = {i.name: i for i in graph.initializer}
     zero_points = [initializers[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"]
     assert zero_points and all(z.data_type == onnx.TensorProto.UINT8 for z in zero_points)
     assert result.manifest.exporter["activations"] == "uint8 asymmetric"
-    assert result.manifest.verification["top1_agreement"] >= 0.97
-    ort.InferenceSession(str(result.artifact), providers=["CPUExecutionProvider"])
+    # The 32-image verification allows a flip or two; judge accuracy on the whole test split.
+    assert result.manifest.verification["passed"]
+    spec = result.manifest.input
+    fp32_acc, fp32_logits = top1(fp32_files["demo_resnet"], spec, digits_test)
+    u8_acc, u8_logits = top1(result.artifact, spec, digits_test)
+    assert abs(fp32_acc - u8_acc) <= 1.0, (fp32_acc, u8_acc)
+    assert (fp32_logits.argmax(1) == u8_logits.argmax(1)).mean() >= 0.97
     bad = cli(
         "export",
         "demo_resnet",
