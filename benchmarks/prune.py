@@ -1,6 +1,7 @@
 """Structured pruning at 50 % channels: MACs and ONNX Runtime latency, and top-1 on digits.
 
-Usage: python benchmarks/prune.py [--threads 2] [--rounds 3] [--epochs 10] > benchmarks/results/prune.md
+Usage: python benchmarks/prune.py [--threads 2] [--rounds 3] [--epochs 20] [--distill 0 0.5]
+       [--digits-only] > benchmarks/results/prune.md
 
 Part 1, 224x224 batch 1: resnet18, resnet50, mobilenet_v2 and vgg16 (random weights,
 1000 classes) before and after ``--ratio 0.5`` (L1, uniform): MACs ratio and ONNX
@@ -19,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from deploykit.bench.environment import cpu_info
@@ -119,23 +121,28 @@ def latency_rows(args: argparse.Namespace, folder: Path) -> list[str]:
 
 def digits_rows(args: argparse.Namespace) -> list[str]:
     rows = [
-        f"| model | top-1 before | after pruning 50 % | after fine-tuning ({args.epochs} epochs) | change |",
-        "|---|---:|---:|---:|---:|",
+        f"| model | distill | top-1 before | after pruning 50 % | after fine-tuning ({args.epochs} epochs) "
+        "| change | prune + fine-tune s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in DEMOS:
-        config = PruneConfig(
-            ratio=0.5,
-            finetune="digits",
-            epochs=args.epochs,
-            measure_latency=False,
-            threads=args.threads,
-        )
-        report = prune(load_trained(name), config).report
-        before, after = report.before.top1, report.after.top1
-        rows.append(
-            f"| {name} | {before:.1%} | {report.top1_pruned:.1%} | {after:.1%} | "
-            f"{100 * (after - before):+.1f} pts |"
-        )
+        for distill in args.distill:
+            config = PruneConfig(
+                ratio=0.5,
+                finetune="digits",
+                epochs=args.epochs,
+                distill=distill,
+                measure_latency=False,
+                threads=args.threads,
+            )
+            start = time.perf_counter()
+            report = prune(load_trained(name), config).report
+            seconds = time.perf_counter() - start
+            before, after = report.before.top1, report.after.top1
+            rows.append(
+                f"| {name} | {distill:g} | {before:.1%} | {report.top1_pruned:.1%} | {after:.1%} | "
+                f"{100 * (after - before):+.1f} pts | {seconds:.0f} |"
+            )
     return rows
 
 
@@ -144,27 +151,36 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--min-time", type=float, default=2.0)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument(
+        "--distill", type=float, nargs="+", default=[0.0], help="distillation weights to compare"
+    )
+    parser.add_argument("--digits-only", action="store_true", help="skip the 224 latency table")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        latency = latency_rows(args, Path(tmp))
+    latency = []
+    if not args.digits_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            latency = latency_rows(args, Path(tmp))
     digits = digits_rows(args)
     cpu = cpu_info()
     print("### Structured pruning (50 % channels, L1, uniform), batch 1\n")
     print(
         f"Command: `python benchmarks/prune.py --threads {args.threads} --rounds {args.rounds} "
-        f"--min-time {args.min_time} --epochs {args.epochs}`  "
+        f"--min-time {args.min_time} --epochs {args.epochs} "
+        f"--distill {' '.join(f'{d:g}' for d in args.distill)}"
+        f"{' --digits-only' if args.digits_only else ''}`  "
     )
     print(
         f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores, "
         f"flags: {' '.join(cpu['flags'])}\n"
     )
-    print("#### 224x224, random weights, 1000 classes\n")
-    print("\n".join(latency))
-    print(
-        f"\nLatency: median over {args.rounds} interleaved rounds of each cell's p50 "
-        f"(each round at least {args.min_time} s), {args.threads} threads.\n"
-    )
+    if latency:
+        print("#### 224x224, random weights, 1000 classes\n")
+        print("\n".join(latency))
+        print(
+            f"\nLatency: median over {args.rounds} interleaved rounds of each cell's p50 "
+            f"(each round at least {args.min_time} s), {args.threads} threads.\n"
+        )
     print("#### Digits-trained demo models (32x32, 10 classes), digits test split (400 images)\n")
     print("\n".join(digits))
 

@@ -38,7 +38,7 @@ class DemoConfig:
     out_dir: Path = Path("demo-out")
     models: tuple[str, ...] = DEMO_MODELS
     epochs: int = 8
-    prune_epochs: int = 5
+    prune_epochs: int = 20
     calib_samples: int = 256
     threads: int | None = None
     timing: TimingConfig = field(

@@ -26,6 +26,9 @@ class TrainConfig:
         seed: seeds torch and the shuffling.
         augment: random shifts of up to 1/8 of the image size.
         threads: torch intra-op threads (None: leave as is).
+        distill: weight of the teacher's soft targets in the loss, in [0, 1]
+            (0: labels only; used only when ``fit`` is given a teacher).
+        temperature: softmax temperature of the distillation term.
     """
 
     epochs: int = 5
@@ -35,6 +38,8 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True
     threads: int | None = None
+    distill: float = 0.0
+    temperature: float = 4.0
 
 
 def _shift(batch, rng: np.random.Generator):
@@ -52,8 +57,13 @@ def fit(
     config: TrainConfig | None = None,
     progress: Progress | None = None,
     parameters=None,
+    teacher=None,
 ):
     """Train ``model`` in place on ``data`` prepared for ``spec``; return it in eval mode.
+
+    With a ``teacher`` and ``config.distill > 0`` the loss blends cross-entropy on the
+    labels with the KL divergence to the teacher's softened logits on the same batch
+    (Hinton et al., 2015), scaled by the squared temperature.
 
     Args:
         model: a torch module.
@@ -62,6 +72,7 @@ def fit(
         config: optimisation settings (defaults when None).
         progress: called as ``progress(step, total_steps, loss)``.
         parameters: the parameters to optimise (default: all that require grad).
+        teacher: a torch module whose logits the model learns to match (kept in eval mode).
     """
     import torch
 
@@ -78,6 +89,11 @@ def fit(
     total = steps_per_epoch * config.epochs
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=total)
     loss_fn = torch.nn.CrossEntropyLoss()
+    distill = config.distill if teacher is not None else 0.0
+    if teacher is not None:
+        from deploykit.sources.torch_common import eval_mode
+
+        eval_mode(teacher)
     model.train()
     step = 0
     for _ in range(config.epochs):
@@ -87,7 +103,12 @@ def fit(
             if len(index) < 2:  # BatchNorm needs two samples
                 continue
             batch = _shift(x[index], rng) if config.augment else x[index]
-            loss = loss_fn(model(batch), y[index])
+            logits = model(batch)
+            loss = loss_fn(logits, y[index])
+            if distill:
+                loss = (1 - distill) * loss + distill * _soft_loss(
+                    logits, teacher, batch, config.temperature
+                )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -96,6 +117,17 @@ def fit(
             if progress:
                 progress(step, total, loss.item())
     return model.eval()
+
+
+def _soft_loss(logits, teacher, batch, temperature: float):
+    """KL(teacher || student) on logits softened by ``temperature``, times temperature^2."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        target = F.log_softmax(teacher(batch) / temperature, dim=1)
+    student = F.log_softmax(logits / temperature, dim=1)
+    return F.kl_div(student, target, reduction="batchmean", log_target=True) * temperature**2
 
 
 def predict(model, data: Dataset, spec: InputSpec, batch_size: int = 256) -> np.ndarray:

@@ -12,6 +12,7 @@ def test_demo_trains_exports_and_benchmarks_every_precision(tmp_path, trained_re
         out_dir=tmp_path,
         models=("demo_resnet",),
         calib_samples=64,
+        prune_epochs=2,
         timing=TimingConfig(warmup_iters=2, warmup_s=0.0, min_iters=5, min_s=0.05),
     )
     result = run_demo(config)

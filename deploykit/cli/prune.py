@@ -61,8 +61,15 @@ def prune(
     finetune: Annotated[
         Optional[str], typer.Option("--finetune", help="Fine-tune on digits, a folder or a .npz.")
     ] = None,
-    epochs: Annotated[int, typer.Option("--epochs", help="Fine-tuning epochs.")] = 5,
+    epochs: Annotated[int, typer.Option("--epochs", help="Fine-tuning epochs.")] = 20,
     lr: Annotated[float, typer.Option("--lr", help="Peak fine-tuning learning rate.")] = 3e-3,
+    distill: Annotated[
+        float,
+        typer.Option(
+            "--distill",
+            help="Weight (0-1) of distillation from the unpruned model while fine-tuning.",
+        ),
+    ] = 0.0,
     eval_data: Annotated[
         Optional[str], typer.Option("--eval", help="Labelled set for top-1 (default: --finetune).")
     ] = None,
@@ -100,6 +107,7 @@ def prune(
         finetune=finetune,
         epochs=epochs,
         lr=lr,
+        distill=distill,
         eval_data=eval_data,
         backend=backend,
         threads=threads,

@@ -134,6 +134,7 @@ def prune(
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     latency = config.measure_latency or config.target[0] == "latency_ms"
+    teacher = copy.deepcopy(module) if config.distill else None
     say(f"measuring {loaded.name}")
     before = _facts(module, spec, config, latency)
     channels_before = prunable_channels(module)
@@ -164,7 +165,17 @@ def prune(
         )
         say(f"step {pruner.done}/{steps}: {target.state.kind} {target.state.value:.4g}")
         if config.finetune and target.state.kind == "ratio" and not pruner.exhausted:
-            ft.finetune(module, spec, config.finetune, 1, config.lr, config.seed, config.threads)
+            ft.finetune(
+                module,
+                spec,
+                config.finetune,
+                1,
+                config.lr,
+                config.seed,
+                config.threads,
+                teacher=teacher,
+                distill=config.distill,
+            )
     if not met and target.state.kind == "macs":
         raise target.unreachable()
     if target.state.kind == "latency_ms" and not history:
@@ -182,6 +193,8 @@ def prune(
                 config.seed,
                 config.threads,
                 bar,
+                teacher=teacher,
+                distill=config.distill,
             )
     module.eval()
     say("measuring the pruned model")

@@ -29,6 +29,8 @@ class PruneConfig:
             fine-tuning (BatchNorm statistics are still re-estimated when ``eval_data`` is set).
         epochs: fine-tuning epochs after pruning.
         lr: peak fine-tuning learning rate.
+        distill: weight in [0, 1] of knowledge distillation from the unpruned model during
+            fine-tuning (0: labels only).
         eval_data: labelled set whose test split gives accuracy before/after
             (default: the ``finetune`` set).
         taylor_batches: labelled batches whose gradients score channels for ``taylor``.
@@ -49,8 +51,9 @@ class PruneConfig:
     ignore: tuple[str, ...] = ()
     steps: int = 1
     finetune: str | None = None
-    epochs: int = 5
+    epochs: int = 20
     lr: float = 3e-3
+    distill: float = 0.0
     eval_data: str | None = None
     taylor_batches: int = 4
     backend: str = "onnxruntime"
@@ -103,6 +106,13 @@ class PruneConfig:
         ):
             if value < 1:
                 raise InputError(f"{name} must be at least 1, got {value}")
+        if not 0.0 <= self.distill <= 1.0:
+            raise InputError(
+                f"--distill must be between 0 and 1, got {self.distill}",
+                "0 trains on labels only, 1 on the unpruned model's outputs only",
+            )
+        if self.distill and not self.finetune:
+            raise InputError("--distill needs --finetune DATA", "name the data to fine-tune on")
         if self.epochs < 0:
             raise InputError(f"--epochs must be 0 or more, got {self.epochs}")
         get_backend(self.backend)

@@ -35,6 +35,8 @@ def finetune(
     seed: int = 0,
     threads: int | None = None,
     progress: Progress | None = None,
+    teacher: Any = None,
+    distill: float = 0.0,
 ) -> Any:
     """Fine-tune ``model`` in place on the train split of ``data``; return it in eval mode.
 
@@ -47,13 +49,15 @@ def finetune(
         seed: fixes shuffling, augmentation and initial state.
         threads: torch intra-op threads (None: unchanged).
         progress: called as ``progress(step, total_steps, loss)``.
+        teacher: the unpruned model, distilled into ``model`` when ``distill > 0``.
+        distill: weight of the teacher's soft targets in the loss.
     """
     from deploykit.data import load_dataset
     from deploykit.train import TrainConfig, fit
 
     if epochs > 0:
-        config = TrainConfig(epochs=epochs, lr=lr, seed=seed, threads=threads)
-        fit(model, load_dataset(data, split="train"), spec, config, progress)
+        config = TrainConfig(epochs=epochs, lr=lr, seed=seed, threads=threads, distill=distill)
+        fit(model, load_dataset(data, split="train"), spec, config, progress, teacher=teacher)
     recalibrate(model, spec, data)  # statistics of the final weights, not a running blend
     return model.eval()
 

@@ -49,6 +49,8 @@ def test_macs_target_with_taylor_and_finetuning_as_json(cli, tmp_path, tiny_digi
         tiny_digits,
         "--epochs",
         "1",
+        "--distill",
+        "0.5",
         "--uniform",
         "--round-to",
         "4",
@@ -64,6 +66,7 @@ def test_macs_target_with_taylor_and_finetuning_as_json(cli, tmp_path, tiny_digi
     pruning = manifest["details"]["pruning"]
     assert pruning["target"]["met"] and pruning["report"]["ratios"]["macs"] <= 0.5
     assert pruning["report"]["after"]["top1"] is not None
+    assert pruning["config"]["distill"] == 0.5
     assert list(tmp_path.glob("demo_mobilenet_v2-p*.pt2"))
 
 
@@ -78,6 +81,8 @@ def test_macs_target_with_taylor_and_finetuning_as_json(cli, tmp_path, tiny_digi
             "below what this architecture",
         ),
         (("demo_resnet", "--ratio", "0.5", "--ignore", "nope"), "no layer named"),
+        (("demo_resnet", "--ratio", "0.5", "--distill", "1.5"), "--distill must be between"),
+        (("demo_resnet", "--ratio", "0.5", "--distill", "0.5"), "--distill needs --finetune"),
         (("no_such_model", "--ratio", "0.5"), "unknown model"),
     ],
 )
