@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class DeployKitError(Exception):
     """A user error: the CLI prints its message on one line and exits non-zero.
@@ -19,9 +21,19 @@ class DeployKitError(Exception):
         super().__init__(f"{message} ({hint})" if hint else message)
 
 
+# Lines that only say where a C++ runtime threw (OpenVINO: "Exception from src/...cpp:117:").
+_LOCATION_LINE = re.compile(r"^(Exception from \S+:\d+:?|Check .* failed at \S+:\d+:?)$")
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's message (its type name when empty), for one-line errors."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+    """The first telling line of an exception's message (its type name when empty).
+
+    Lines that only give a C++ source location are skipped, so an OpenVINO error reads
+    as its message, not as "Exception from src/inference/src/cpp/core.cpp:117:".
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    telling = [line for line in lines if not _LOCATION_LINE.match(line)]
+    return (telling or lines or [type(exc).__name__])[0][:limit]
 
 
 class InputError(DeployKitError):

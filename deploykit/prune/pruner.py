@@ -86,6 +86,7 @@ class ChannelPruner:
         import torch_pruning as tp
 
         from deploykit.prune.shuffle import CUSTOMIZED_PRUNERS, prepare_shuffle_units
+        from deploykit.prune.shuffle_v1 import BottleneckPruner
 
         self.model = model
         self.config = config
@@ -93,11 +94,13 @@ class ChannelPruner:
         self.final_ratio = final_ratio
         self.importance = make_importance(config.importance)
         coupled = prepare_shuffle_units(model)
-        ignored = [*classifier_layers(model, num_classes), *coupled]
+        self._bottlenecks = BottleneckPruner(model, config.importance, config.seed)
+        ignored = [*classifier_layers(model, num_classes), *coupled, *self._bottlenecks.frozen]
         ignored += named_layers(model, config.ignore)
         self.protected = {
             "classifier": 1,
             "shuffle_coupled": len(coupled),
+            "shufflenet_v1_units": len(self._bottlenecks.units),
             "named": len(config.ignore),
         }
         if config.importance == "bn-scale" and not _has_batchnorm(model):
@@ -144,7 +147,7 @@ class ChannelPruner:
                 group.prune()
             pruned += 1
         self.done += 1
-        return pruned
+        return pruned + self._bottlenecks.prune_to(self.step_ratio, self.config.min_channels)
 
 
 def _has_batchnorm(model: Any) -> bool:

@@ -23,6 +23,8 @@ from .conftest import tiny_size
 
 # Shuffle-coupled layers whose pruning keeps every trunk channel: MACs fall less.
 MACS_BOUNDS = {"shufflenet_v2_x1_0": 0.55, "resnext50_32x4d": 0.4}
+# ShuffleNet V1 keeps its trunk (4x wider than the bottlenecks): fewer channels can go.
+CHANNEL_BOUNDS = {"shufflenet_v1_small": 0.15}
 
 
 def _prune_and_check(name: str, size: int, macs_bound: float):
@@ -31,7 +33,7 @@ def _prune_and_check(name: str, size: int, macs_bound: float):
     ratios = result.report.ratios()
     assert 0.1 < ratios["macs"] <= macs_bound, ratios
     assert 0.1 < ratios["params"] <= max(macs_bound, 0.35), ratios
-    assert result.report.channel_ratio > 0.2
+    assert result.report.channel_ratio > CHANNEL_BOUNDS.get(name, 0.2)
     out = result.model(torch.rand(2, 3, size, size))
     assert out.shape == (2, 10) and torch.isfinite(out).all()
     return result
@@ -47,8 +49,6 @@ SMALL_ZOO = [e.name for e in list_models() if e.origin == "deploykit" and e.inpu
 
 @pytest.mark.parametrize("name", SMALL_ZOO)
 def test_small_zoo_models_prune_at_half(name):
-    if name.startswith("shufflenet_v1"):
-        pytest.xfail("ShuffleNet V1: grouped 1x1 convs around a view-based shuffle not handled yet")
     _prune_and_check(name, 32, 0.7)
 
 
