@@ -27,7 +27,7 @@ from deploykit.calibration import make_calibration_set
 from deploykit.data import load_dataset, prepare
 from deploykit.export import ExportRequest, export_model
 from deploykit.runners import RunnerOptions, open_runner
-from deploykit.runners.openvino import cpu_isa
+from deploykit.runners.cpu import cpu_isa
 
 
 def timed(fn, x: np.ndarray, seconds: float, min_iters: int) -> dict[str, float]:

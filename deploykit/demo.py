@@ -72,7 +72,7 @@ def _artifacts(
     requests = [
         ExportRequest(out_dir=out),
         ExportRequest(out_dir=out, precision="fp16"),
-        ExportRequest(out_dir=out, precision="int8", calib=calib),
+        ExportRequest(out_dir=out, precision="int8", calib=calib, options=_int8_options()),
     ]
     if available("tensorflow"):
         requests += [
@@ -86,6 +86,13 @@ def _artifacts(
         say(f"exporting {loaded.name} to {request.target} {request.precision}")
         items.append(str(export_model(loaded, request).artifact))
     return items + _pruned_artifacts(loaded, config, calib, say)
+
+
+def _int8_options() -> dict[str, str]:
+    """The demo runs its artifacts where it builds them: 7-bit weights on a CPU without VNNI."""
+    from deploykit.runners.cpu import local_int8_weights
+
+    return {"weights": local_int8_weights()}
 
 
 def _pruned_artifacts(loaded: LoadedModel, config: DemoConfig, calib: Path, say: Say) -> list[str]:
@@ -107,7 +114,7 @@ def _pruned_artifacts(loaded: LoadedModel, config: DemoConfig, calib: Path, say:
     items = [str(pt2)]
     for request in (
         ExportRequest(out_dir=out),
-        ExportRequest(out_dir=out, precision="int8", calib=calib),
+        ExportRequest(out_dir=out, precision="int8", calib=calib, options=_int8_options()),
     ):
         say(f"exporting the pruned {loaded.name} to onnx {request.precision}")
         items.append(str(export_model(pruned, request).artifact))

@@ -91,6 +91,12 @@ def summary_lines(run: BenchRun) -> list[str]:
             f"~ {len(noisy)} measurement(s) varied by more than 10% (coefficient of "
             "variation); the machine may be busy: rerun with --min-time larger"
         )
+    warned: dict[str, list[str]] = {}
+    for cell in run.cells:
+        for warning in (cell.runner or {}).get("details", {}).get("warnings", []):
+            warned.setdefault(warning, []).append(f"{cell.label} on {cell.backend}")
+    for warning, where in warned.items():
+        lines.append(f"! {', '.join(dict.fromkeys(where))}: {warning}")
     lost = [c for c in run.cells if (c.accuracy or {}).get("vs_reference", {}).get("regressed")]
     for cell in lost:
         test = cell.accuracy["vs_reference"]

@@ -25,6 +25,7 @@ from deploykit.export.api import BuildInfo, ExportRequest
 from deploykit.sources import LoadedModel
 
 ACTIVATION_TYPES = ("int8", "uint8")
+WEIGHT_TYPES = {"int8": 8, "int7": 7}
 
 
 def activation_type(request: ExportRequest) -> str:
@@ -40,6 +41,14 @@ def activation_type(request: ExportRequest) -> str:
             "drop --option activations=uint8 for --to trt",
         )
     return choice
+
+
+def weight_bits(request: ExportRequest) -> int:
+    """The ``--option weights=`` choice: ``int8`` (default) or ``int7`` (CPUs without VNNI)."""
+    choice = str(request.options.get("weights", "int8"))
+    if choice not in WEIGHT_TYPES:
+        raise InputError(f"unknown weight type {choice!r}", "use --option weights=int8 or int7")
+    return WEIGHT_TYPES[choice]
 
 
 def convert(loaded: LoadedModel, request: ExportRequest, fp32_path: Path, dest: Path) -> BuildInfo:
@@ -149,6 +158,7 @@ def _quantize(
     from deploykit.calibration import load_calibration
 
     activations = activation_type(request)
+    bits = weight_bits(request)
     calib = load_calibration(request.calib, loaded.spec)
     if loaded.spec.layout == "NHWC":  # the graph itself is fed, not a runner that transposes
         calib.x = np.ascontiguousarray(calib.x.transpose(0, 2, 3, 1))
@@ -159,7 +169,7 @@ def _quantize(
         # The first call calibrates and fills the cache; later ones reuse the ranges.
         path = work / f"int8-{next(runs)}.onnx"
         return q.quantize_static_qdq(
-            pre, path, calib, request.calib_method, exclude, cache, activations
+            pre, path, calib, request.calib_method, exclude, cache, activations, bits
         )
 
     exporter.update(
@@ -167,7 +177,8 @@ def _quantize(
             "mode": "static",
             "format": "QDQ",
             "activations": "int8 symmetric" if activations == "int8" else "uint8 asymmetric",
-            "weights": "int8 symmetric per-channel",
+            "weights": f"int{bits} symmetric per-channel"
+            + (" (7-bit range: no u8 x s8 saturation without VNNI)" if bits == 7 else ""),
         }
     )
     if request.max_accuracy_drop is None:

@@ -128,6 +128,7 @@ def quantize_static_qdq(
     exclude: Iterable[str] = (),
     cache: Path | None = None,
     activations: str = "int8",
+    weight_bits: int = 8,
 ) -> Path:
     """Write an INT8 Q/DQ model of ``pre`` to ``dest`` (per-channel symmetric INT8 weights).
 
@@ -141,6 +142,8 @@ def quantize_static_qdq(
             by the accuracy budget's many re-quantizations.
         activations: ``int8`` (symmetric: what TensorRT needs, the default) or
             ``uint8`` (asymmetric: what x86 VNNI kernels multiply fastest, CPU only).
+        weight_bits: 8, or 7 to keep weights in [-64, 64] so that x86 CPUs without VNNI
+            cannot saturate the 16-bit sums of their u8 x s8 multiply (VPMADDUBSW).
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -156,6 +159,7 @@ def quantize_static_qdq(
             per_channel=True,
             activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
+            reduce_range=weight_bits == 7,
             nodes_to_exclude=list(exclude),
             calibrate_method=_method(method),
             extra_options={"ActivationSymmetric": activations == "int8", "WeightSymmetric": True},

@@ -50,6 +50,11 @@ class OrtRunner(Runner):
             "onnxruntime": ort.__version__,
             "providers": self._session.get_providers(),
         }
+        if self.backend == "onnxruntime":
+            from deploykit.runners.cpu import cpu_isa, saturation_warning
+
+            if warning := saturation_warning(self.model, cpu_isa()):
+                self.details["warnings"] = [warning]
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input: batch})[0]

@@ -15,7 +15,6 @@ layers, the CPU's ISA.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,32 +22,9 @@ import numpy as np
 from deploykit.errors import InputError
 from deploykit.optional import require
 from deploykit.runners.base import Runner
+from deploykit.runners.cpu import cpu_isa, saturation_warning
 
 PRECISIONS = ("f32", "bf16", "f16", "auto")
-# ISA extensions that decide which OpenVINO CPU kernels run.
-ISA_FLAGS = (
-    "avx2",
-    "avx512f",
-    "avx512_vnni",
-    "avx512_bf16",
-    "avx512_fp16",
-    "amx_bf16",
-    "amx_int8",
-    "avx_vnni",
-    "asimd",
-    "sve",
-)
-
-
-def cpu_isa() -> list[str]:
-    """The ISA flags above that this CPU reports (Linux ``/proc/cpuinfo``)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    line = next((ln for ln in text.splitlines() if ln.startswith(("flags", "Features"))), "")
-    present = set(line.partition(":")[2].split())
-    return [flag for flag in ISA_FLAGS if flag in present]
 
 
 class OpenVinoRunner(Runner):
@@ -84,6 +60,8 @@ class OpenVinoRunner(Runner):
             "capabilities": list(self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
             **self._executed(self._compiled[next(iter(self._compiled))]),
         }
+        if warning := saturation_warning(self.model, self.details["cpu_isa"]):
+            self.details["warnings"] = [warning]
 
     def _compile(self, batch: int) -> Any:
         """The compiled model for a batch size (static shapes run fastest on CPU)."""

@@ -45,3 +45,23 @@ def test_jetson_info_reads_release_model_from_a_device_tree(tmp_path):
     info = jetson_info(tmp_path)
     assert info["l4t"] == "36.4.3" and info["jetpack"] == "6.x"
     assert info["model"] == "NVIDIA Jetson Orin Nano Developer Kit"
+
+
+def test_runner_warnings_reach_the_summary(smoke_run):
+    """A runner's warning (here the no-VNNI INT8 one) is printed once, naming its cells."""
+    import dataclasses
+
+    from deploykit.bench.report import summary_lines
+
+    run = read_results(smoke_run / "results.json")
+    warning = "this CPU has no VNNI, so INT8 products ... --option weights=int7"
+    cells = [
+        dataclasses.replace(c, runner={**c.runner, "details": {"warnings": [warning]}})
+        if c.backend == "onnxruntime"
+        else c
+        for c in run.cells
+    ]
+    lines = summary_lines(dataclasses.replace(run, cells=cells))
+    flagged = [line for line in lines if line.startswith("! ")]
+    assert flagged == [f"! demo_resnet.onnx on onnxruntime: {warning}"]
+    assert not [line for line in summary_lines(run) if line.startswith("! ")]

@@ -234,3 +234,50 @@ def test_uint8_activations_option_for_cpu_runtimes(
     )
     user_error(bad, "unknown activation type")
     assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
+
+
+def test_int7_weights_for_cpus_without_vnni(
+    tmp_path, fp32_files, calib, digits_test, cli, user_error
+):
+    """`--option weights=int7`: weights in [-64, 64]; the runners warn about 8-bit ones without VNNI."""
+    from deploykit.runners.cpu import saturation_warning
+
+    source = str(fp32_files["demo_resnet"])
+    int7 = export_model(
+        source,
+        ExportRequest(
+            out_dir=tmp_path / "w7", precision="int8", calib=calib, options={"weights": "int7"}
+        ),
+    )
+    weights = [
+        onnx.numpy_helper.to_array(i)
+        for i in onnx.load(str(int7.artifact)).graph.initializer
+        if i.name.endswith("weight_quantized")
+    ]
+    assert weights and all(w.min() >= -64 and w.max() <= 64 for w in weights)
+    assert int7.manifest.exporter["weights"].startswith("int7 symmetric per-channel")
+    spec = int7.manifest.input
+    fp32_acc, _ = top1(fp32_files["demo_resnet"], spec, digits_test)
+    int7_acc, _ = top1(int7.artifact, spec, digits_test)
+    assert abs(fp32_acc - int7_acc) <= 1.0, (fp32_acc, int7_acc)
+    int8 = export_model(
+        source, ExportRequest(out_dir=tmp_path / "w8", precision="int8", calib=calib)
+    )
+    no_vnni, vnni = ["avx2", "avx512f"], ["avx2", "avx512f", "avx512_vnni"]
+    assert "--option weights=int7" in saturation_warning(int8.artifact, no_vnni)
+    assert saturation_warning(int8.artifact, vnni) is None
+    assert saturation_warning(int7.artifact, no_vnni) is None
+    assert saturation_warning(fp32_files["demo_resnet"], no_vnni) is None
+    bad = cli(
+        "export",
+        source,
+        "--precision",
+        "int8",
+        "--calib",
+        calib,
+        "--option",
+        "weights=int4",
+        "-o",
+        tmp_path / "bad",
+    )
+    user_error(bad, "unknown weight type")

@@ -9,6 +9,7 @@ from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.export import ExportRequest, export_model
 from deploykit.runners import RunnerOptions, open_runner
+from deploykit.runners.cpu import local_int8_weights
 
 pytest.importorskip("openvino", reason="the openvino extra is not installed")
 
@@ -18,8 +19,11 @@ def artifacts(tmp_path_factory, trained_resnet):
     out = tmp_path_factory.mktemp("ov")
     fp32 = export_model(trained_resnet, ExportRequest(out_dir=out))
     calib = make_calibration_set("digits", 32, 0, out / "c.npz")
+    # 7-bit weights on a CPU without VNNI, as the demo does (see test_int7_weights_... below)
+    options = {"weights": local_int8_weights()}
     int8 = export_model(
-        str(fp32.artifact), ExportRequest(precision="int8", calib=calib, out_dir=out)
+        str(fp32.artifact),
+        ExportRequest(precision="int8", calib=calib, out_dir=out, options=options),
     )
     data = load_dataset("digits", "test", limit=200)
     return fp32, int8, prepare(data.images, fp32.manifest.input), data.labels
@@ -58,3 +62,45 @@ def test_inference_precision_can_be_forced(artifacts):
         assert info.details["inference_precision"] == "bf16"
     with pytest.raises(InputError, match="unknown OpenVINO inference precision"):
         run("openvino", fp32, x[:4], inference_precision="int4")
+
+
+AVX2_SCRIPT = """
+import sys
+from pathlib import Path
+from deploykit.data import load_dataset, prepare
+from deploykit.manifest import read_manifest
+from deploykit.runners import RunnerOptions, open_runner
+
+test = load_dataset("digits", "test")
+for path in sys.argv[1:]:
+    manifest = read_manifest(Path(path))
+    options = RunnerOptions(threads=2, precision=manifest.precision)
+    with open_runner("openvino", path, manifest.input, options) as runner:
+        logits = runner.infer(prepare(test.images, manifest.input))
+    print((logits.argmax(1) == test.labels).mean())
+"""
+
+
+def test_int7_weights_keep_int8_accuracy_without_vnni(artifacts, tmp_path):
+    """oneDNN capped at AVX2 (no VNNI, as on older x86 CPUs): 7-bit weights keep top-1."""
+    import os
+    import subprocess
+    import sys
+
+    fp32 = artifacts[0]
+    calib = make_calibration_set("digits", 64, 0, tmp_path / "c.npz")
+    request = ExportRequest(
+        out_dir=tmp_path, precision="int8", calib=calib, options={"weights": "int7"}
+    )
+    int7 = export_model(str(fp32.artifact), request)
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    done = subprocess.run(
+        [sys.executable, "-c", AVX2_SCRIPT, str(fp32.artifact), str(int7.artifact)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    fp32_top1, int7_top1 = (float(v) for v in done.stdout.split())
+    assert fp32_top1 > 0.95 and int7_top1 >= fp32_top1 - 0.01, (fp32_top1, int7_top1)
