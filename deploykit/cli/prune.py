@@ -88,7 +88,7 @@ def prune(
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Prune MODEL's channels on its dependency graph, fine-tune, and save a .pt2 plus manifest."""
-    from deploykit.manifest import read_manifest
+    from deploykit.manifest import manifest_path, read_manifest
     from deploykit.prune import PruneConfig, save
     from deploykit.prune import prune as run_prune
     from deploykit.prune.api import output_path
@@ -130,4 +130,4 @@ def prune(
         f"target {state['kind']} {state['goal']}: {verdict} (reached {state['value']:.4g}); "
         f"{result.report.channel_ratio:.1%} of channels removed"
     )
-    out.print(f"[bold green]wrote[/] {path} + {path.with_suffix('.json').name}")
+    out.print(f"[bold green]wrote[/] {path} + {manifest_path(path).name}")

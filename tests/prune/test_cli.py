@@ -27,6 +27,7 @@ def test_prune_then_export_the_pt2(cli, tmp_path):
     assert result.code == 0, result.stderr
     assert "target ratio 0.5: met" in result.stdout and "MACs" in result.stdout
     assert target.is_file() and manifest_path(target).is_file()
+    assert "resnet18-p50.pt2.json" in result.stdout  # the manifest's real name
     onnx_dir = tmp_path / "onnx"
     exported = cli("export", target, "--to", "onnx", "-o", onnx_dir)
     assert exported.code == 0, exported.stderr
