@@ -43,6 +43,12 @@ class OpenVinoRunner(Runner):
                 f"use one of {', '.join(PRECISIONS)}",
             )
         self._core = ov.Core()
+        capabilities = list(self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+        if precision in ("bf16", "f16") and precision.upper() not in capabilities:
+            raise InputError(
+                f"this CPU cannot run OpenVINO in {precision} (it offers {', '.join(capabilities)})",
+                "use inference_precision=f32 or auto",
+            )
         self._model = self._core.read_model(str(self.model))
         self._config: dict[str, Any] = {"PERFORMANCE_HINT": str(extra.get("hint", "LATENCY"))}
         if precision != "auto":
@@ -57,7 +63,7 @@ class OpenVinoRunner(Runner):
             "openvino": ov.__version__.split("-")[0],
             "device": self._core.get_property("CPU", "FULL_DEVICE_NAME"),
             "cpu_isa": cpu_isa(),
-            "capabilities": list(self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
+            "capabilities": capabilities,
             **self._executed(self._compiled[next(iter(self._compiled))]),
         }
         if warning := saturation_warning(self.model, self.details["cpu_isa"]):

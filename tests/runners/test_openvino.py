@@ -56,10 +56,17 @@ def test_qdq_file_runs_in_int8_and_agrees(artifacts):
 
 
 def test_inference_precision_can_be_forced(artifacts):
+    import openvino as ov
+
     fp32, _, x, _ = artifacts
-    _, info = run("openvino", fp32, x[:4], inference_precision="bf16")
-    if "BF16" in info.details["capabilities"]:
-        assert info.details["inference_precision"] == "bf16"
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    for precision in ("bf16", "f16"):
+        if precision.upper() in capabilities:
+            _, info = run("openvino", fp32, x[:4], inference_precision=precision)
+            assert info.details["inference_precision"] == precision
+        else:  # refused in one line rather than ignored or failing inside OpenVINO
+            with pytest.raises(InputError, match=f"cannot run OpenVINO in {precision}"):
+                run("openvino", fp32, x[:4], inference_precision=precision)
     with pytest.raises(InputError, match="unknown OpenVINO inference precision"):
         run("openvino", fp32, x[:4], inference_precision="int4")
 
