@@ -14,7 +14,6 @@ import contextlib
 import io
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from deploykit.calibration import make_calibration_set
 from deploykit.data import load_dataset, prepare
 from deploykit.export import ExportRequest, export_model
 from deploykit.runners import RunnerOptions, open_runner
-from deploykit.runners.cpu import cpu_isa
+from deploykit.runners.cpu import cpu_isa, cpu_model
 
 
 def timed(fn, x: np.ndarray, seconds: float, min_iters: int) -> dict[str, float]:
@@ -231,14 +230,7 @@ def main() -> None:
             rows, facts[name] = latency_rows(name, work / name, calib, args)
             lines += rows
         accuracy = accuracy_rows(work, calib)
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     print("## Precision: FP32, FP16, INT8 on CPU\n")
     print(f"Command: `python {' '.join(sys.argv)}`  ")
     print(f"CPU: {cpu}, {os.cpu_count()} cores, ISA: {', '.join(cpu_isa())}  ")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from deploykit.bench.timing import TimingConfig, measure_runner
 from deploykit.errors import DeployKitError
 from deploykit.export import ExportRequest, export_model
 from deploykit.runners import RunnerOptions, open_runner
+from deploykit.runners.cpu import cpu_model
 from deploykit.sources import SourceOptions, load_model
 from deploykit.zoo import list_models
 
@@ -38,17 +38,6 @@ def zoo_names() -> list[str]:
         for e in list_models()
         if e.origin == "deploykit" and e.input_size > 32 and not e.name.startswith("demo")
     ]
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what platform reports."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def latency_ms(path: Path, spec, precision: str, threads: int, seconds: float) -> float:
@@ -88,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"## Zoo models: ONNX Runtime latency at 1x3x{SIZE}x{SIZE} (batch 1)\n")
     print(f"Command: `python benchmarks/zoo.py --threads {args.threads} --seconds {args.seconds}`")
-    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores), Python {sys.version.split()[0]},")
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores), Python {sys.version.split()[0]},")
     print(f"{args.threads} ORT intra-op threads; p50 of at least 10 runs and {args.seconds} s.\n")
     print(
         "| model | params (M) | FP32 MiB | FP32 p50 ms | INT8 MiB | INT8 p50 ms | export+time s |"

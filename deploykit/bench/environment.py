@@ -40,16 +40,11 @@ INTERESTING_FLAGS = (
 
 def cpu_info() -> dict[str, Any]:
     """CPU model, logical/physical cores and the ISA flags that matter for inference."""
-    model, flags = platform.processor() or platform.machine(), set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        text = cpuinfo.read_text(errors="replace")
-        if m := re.search(r"^model name\s*:\s*(.+)$", text, re.M):
-            model = m.group(1).strip()
-        if m := re.search(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M):
-            flags = set(m.group(1).split())
+    from deploykit.runners.cpu import cpu_flags, cpu_model
+
+    flags = cpu_flags()
     info: dict[str, Any] = {
-        "model": model,
+        "model": cpu_model(),
         "arch": platform.machine(),
         "logical_cores": os.cpu_count(),
         "flags": [f for f in INTERESTING_FLAGS if f in flags],

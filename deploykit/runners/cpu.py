@@ -12,6 +12,7 @@ with 8-bit weights and stayed at 98.8 % with 7-bit weights.
 from __future__ import annotations
 
 import platform
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,14 +32,33 @@ ISA_FLAGS = (
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
-def cpu_isa() -> list[str]:
-    """The ISA flags above that this CPU reports (Linux ``/proc/cpuinfo``)."""
+def _cpuinfo() -> tuple[str | None, set[str]]:
+    """The model name and the flags (x86) or features (Arm) in Linux ``/proc/cpuinfo``."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return []
-    line = next((ln for ln in text.splitlines() if ln.startswith(("flags", "Features"))), "")
-    present = set(line.partition(":")[2].split())
+        return None, set()
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)
+    return (
+        model.group(1).strip() if model else None,
+        set(flags.group(1).split()) if flags else set(),
+    )
+
+
+def cpu_model() -> str:
+    """The CPU's model name, else what ``platform`` reports."""
+    return _cpuinfo()[0] or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """Every ISA flag this CPU reports (empty where ``/proc/cpuinfo`` is missing)."""
+    return _cpuinfo()[1]
+
+
+def cpu_isa() -> list[str]:
+    """The ISA flags above that this CPU reports."""
+    present = cpu_flags()
     return [flag for flag in ISA_FLAGS if flag in present]
 
 
