@@ -135,6 +135,21 @@ def prune(
     torch.manual_seed(config.seed)
     latency = config.measure_latency or config.target[0] == "latency_ms"
     teacher = copy.deepcopy(module) if config.distill else None
+
+    def tune(epochs: int, bar: Any = None) -> None:
+        ft.finetune(
+            module,
+            spec,
+            config.finetune,
+            epochs,
+            config.lr,
+            config.seed,
+            config.threads,
+            bar,
+            teacher=teacher,
+            distill=config.distill,
+        )
+
     say(f"measuring {loaded.name}")
     before = _facts(module, spec, config, latency)
     channels_before = prunable_channels(module)
@@ -165,17 +180,7 @@ def prune(
         )
         say(f"step {pruner.done}/{steps}: {target.state.kind} {target.state.value:.4g}")
         if config.finetune and target.state.kind == "ratio" and not pruner.exhausted:
-            ft.finetune(
-                module,
-                spec,
-                config.finetune,
-                1,
-                config.lr,
-                config.seed,
-                config.threads,
-                teacher=teacher,
-                distill=config.distill,
-            )
+            tune(1)
     if not met and target.state.kind == "macs":
         raise target.unreachable()
     if target.state.kind == "latency_ms" and not history:
@@ -184,18 +189,7 @@ def prune(
     if config.finetune:
         say(f"fine-tuning on {config.finetune} for {config.epochs} epochs")
         with ft.progress_bar("fine-tuning") if show_progress else _no_bar() as bar:
-            ft.finetune(
-                module,
-                spec,
-                config.finetune,
-                config.epochs,
-                config.lr,
-                config.seed,
-                config.threads,
-                bar,
-                teacher=teacher,
-                distill=config.distill,
-            )
+            tune(config.epochs, bar)
     module.eval()
     say("measuring the pruned model")
     after = _facts(module, spec, config, latency)
