@@ -24,10 +24,13 @@ import numpy as np
 
 from deploykit.errors import CalibrationError, InputError, ModelLoadError, first_line
 from deploykit.fileio import atomic_path, existing_file, sha256_file, write_json_atomic
+from deploykit.options import check_options, option
 from deploykit.spec import InputSpec
 
 SCHEMA = "deploykit.calibration/1"
 METHODS = ("minmax", "entropy", "percentile")
+# Fewer calibration images than this give unreliable activation ranges; INT8 refuses them.
+MIN_SAMPLES = 8
 RAW = "raw"
 
 
@@ -125,8 +128,7 @@ def make_calibration_set(
     out = Path(out)
     if out.suffix != ".npz":
         raise InputError(f"calibration set {out} must be a .npz file", "name it e.g. calib.npz")
-    if samples < 1:
-        raise InputError(f"--samples must be at least 1, got {samples}")
+    CalibrateRequest(samples=samples, seed=seed)  # checks the ranges
     images, labels, source = _read_images(data)
     if len(images) < samples:
         raise CalibrationError(
@@ -200,7 +202,7 @@ def _check_prepared(path: Path, meta: dict[str, Any], spec: InputSpec, x: np.nda
     )
 
 
-def load_calibration(path: Path, spec: InputSpec, min_samples: int = 8) -> CalibrationSet:
+def load_calibration(path: Path, spec: InputSpec, min_samples: int = MIN_SAMPLES) -> CalibrationSet:
     """Load a calibration set and prepare it for ``spec``.
 
     Raw sets (made without a spec) are resized and normalised to ``spec``; sets
@@ -290,3 +292,23 @@ def spec_for(model: str | None, input_shape: str | None) -> InputSpec | None:
         from deploykit.sources import load_model
 
         return load_model(model).spec.with_layout("NCHW")
+
+
+@dataclass(frozen=True)
+class CalibrateRequest:
+    """How to draw a calibration set.
+
+    Attributes:
+        samples: images to draw (without replacement).
+        seed: the seed of the draw.
+        model: prepare the images for this model (None: keep them raw).
+        input_shape: prepare them for this ``NxCxHxW`` shape instead.
+    """
+
+    samples: int = option(256, "Images to draw.", min=MIN_SAMPLES)
+    seed: int = option(0, "Seed of the draw.")
+    model: str | None = option(None, "Prepare the images for this model (default: keep raw).")
+    input_shape: str | None = option(None, "Prepare them for NxCxHxW instead, e.g. 1x3x32x32.")
+
+    def __post_init__(self) -> None:
+        check_options(self)

@@ -14,6 +14,18 @@ from typing import Any
 from deploykit.errors import InputError
 
 
+def check_file_name(name: str | None, what: str = "name") -> str | None:
+    """``name`` if it is a plain file name (no folders, not ``..``), else a one-line error."""
+    if name is None:
+        return None
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise InputError(
+            f"{what} {name!r} is not a plain file name",
+            "give a name without folders; choose the folder with -o",
+        )
+    return name
+
+
 def ensure_dir(path: Path) -> Path:
     """Create ``path`` as a directory, refusing when a file is in the way."""
     if path.exists() and not path.is_dir():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deploykit.errors import InputError, ModelLoadError
+from deploykit.options import check_options, option
 from deploykit.sources import LoadedModel
 from deploykit.train import Progress, TrainConfig, evaluate, fit
 
@@ -108,25 +109,41 @@ class FinetuneResult:
         return {**asdict(self), "path": str(self.path)}
 
 
+@dataclass(frozen=True)
+class FinetuneRequest:
+    """What to train.
+
+    Attributes:
+        data: ``digits``, an ImageFolder directory or a ``.npz`` (train/test splits as
+            :func:`deploykit.data.load_dataset` makes them).
+        num_classes: new output width (default: the number of classes in ``data``).
+        freeze_backbone: train the new head only.
+        train: optimisation settings.
+    """
+
+    data: str = option("digits", "Labelled set: digits, an ImageFolder or a .npz.")
+    num_classes: int | None = option(
+        None, "New head width (default: the classes in --data).", min=1
+    )
+    freeze_backbone: bool = option(False, "Train the new head only.")
+    train: TrainConfig = option(default_factory=TrainConfig, help="Optimisation settings.")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
 def finetune(
     loaded: LoadedModel,
-    data: str,
+    request: FinetuneRequest,
     out: Path,
-    num_classes: int | None = None,
-    config: TrainConfig | None = None,
-    freeze_backbone: bool = False,
     progress: Progress | None = None,
 ) -> FinetuneResult:
-    """Replace the head of a torch model, train it on ``data`` and save it as ``.pt2``.
+    """Replace the head of a torch model, train it on ``request.data`` and save it as ``.pt2``.
 
     Args:
         loaded: a loaded torch model (registry name, factory, ``.pt`` ...).
-        data: ``digits``, an ImageFolder directory or a ``.npz`` (train/test splits as
-            :func:`deploykit.data.load_dataset` makes them).
+        request: data, head width, what to train and how.
         out: destination ``.pt2``; a manifest with the validation accuracy goes beside it.
-        num_classes: new output width (default: the number of classes in ``data``).
-        config: optimisation settings (default: :class:`TrainConfig` defaults).
-        freeze_backbone: train the new head only.
         progress: called as ``progress(step, total_steps, loss)``.
 
     Raises:
@@ -135,6 +152,8 @@ def finetune(
     from deploykit.data import load_dataset
     from deploykit.sources.pt2 import save_program
 
+    data, num_classes, config = request.data, request.num_classes, request.train
+    freeze_backbone = request.freeze_backbone
     out = Path(out)
     if out.suffix != ".pt2":
         raise InputError(f"cannot save a fine-tuned model as {out.name}", "name a .pt2 file")
@@ -166,7 +185,6 @@ def finetune(
     for param in model.parameters():
         param.requires_grad_(True)
     top1 = evaluate(model, val, loaded.spec)
-    config = config or TrainConfig()
     record = {
         "head": head,
         "data": data,

@@ -1,17 +1,40 @@
-"""The capability table: export targets, precisions and the backends that run them.
+"""The capability table: export formats, their options, and the backends that run them.
 
-Argument validation, the exporter dispatch, the benchmark and the tests all
-read these tables instead of repeating lists.
+This is the one place that knows which suffix means which format, which options a target
+takes, which backend runs a format by default and which provider an ONNX Runtime backend
+uses. Argument validation, the exporter dispatch, the model loaders, the benchmark, the CLI
+help and the tests all read it. Plugins add backends with :func:`register_backend`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from deploykit.errors import InputError
+from deploykit.options import Opt, check_value
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+
+
+@dataclass(frozen=True)
+class TargetOption:
+    """One ``--option KEY=VALUE`` a target accepts.
+
+    Attributes:
+        key: the option name.
+        default: its value when not given (None: unset).
+        opt: help, choices and range, checked like every other option.
+    """
+
+    key: str
+    default: Any
+    opt: Opt
+
+
+def _topt(key: str, default: Any, help: str, **settings: Any) -> TargetOption:
+    return TargetOption(key, default, Opt(help, **settings))
 
 
 @dataclass(frozen=True)
@@ -20,21 +43,44 @@ class Target:
 
     Attributes:
         name: CLI name (``--to``).
-        suffix: artifact file suffix.
         fmt: artifact format, the key runners are matched on.
+        suffixes: artifact file suffixes; the first is what export writes.
         precisions: precisions this target can be exported at.
-        module: module with ``export(loaded, request) -> Path``.
+        module: module with ``build(loaded, request, tmp) -> BuildInfo``.
+        companions: suffixes of files written beside the artifact (OpenVINO's ``.bin``).
+        options: the ``--option`` keys it takes.
         gpu: whether building needs an NVIDIA GPU.
         extra: pip extra that provides the toolchain, if any.
     """
 
     name: str
-    suffix: str
     fmt: str
+    suffixes: tuple[str, ...]
     precisions: tuple[str, ...]
     module: str
+    companions: tuple[str, ...] = ()
+    options: tuple[TargetOption, ...] = ()
     gpu: bool = False
     extra: str | None = None
+
+    @property
+    def suffix(self) -> str:
+        return self.suffixes[0]
+
+    def option(self, key: str) -> TargetOption:
+        for item in self.options:
+            if item.key == key:
+                return item
+        known = ", ".join(o.key for o in self.options) or "none"
+        raise InputError(f"{self.name} has no option {key!r}", f"its options: {known}")
+
+    def resolve_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Every option of this target: given values (checked) over the defaults."""
+        resolved = {o.key: o.default for o in self.options}
+        for key, value in given.items():
+            check_value(f"--option {key}", self.option(key).opt, value)
+            resolved[key] = value
+        return resolved
 
 
 @dataclass(frozen=True)
@@ -47,6 +93,8 @@ class Backend:
         module, cls: where the Runner subclass lives.
         device: ``cpu`` or ``cuda``.
         extra: pip extra that provides it, if any.
+        default_for: formats this backend runs when the user names no backend.
+        providers: ONNX Runtime execution providers, in priority order.
     """
 
     name: str
@@ -55,63 +103,148 @@ class Backend:
     cls: str
     device: str = "cpu"
     extra: str | None = None
+    default_for: tuple[str, ...] = ()
+    providers: tuple[str, ...] = field(default=())
 
+
+_INT8_ONNX = (
+    _topt(
+        "activations",
+        "int8",
+        "Activation type of the Q/DQ graph (uint8 for CPU runtimes only).",
+        choices=("int8", "uint8"),
+    ),
+    _topt(
+        "weights",
+        "int8",
+        "Weight type: int7 avoids u8*s8 saturation on x86 CPUs without VNNI.",
+        choices=("int8", "int7"),
+    ),
+)
+_TRT = (
+    _topt("workspace", 4096, "Builder workspace.", min=1, unit="MiB"),
+    _topt("min_batch", 1, "Smallest batch of the optimisation profile.", min=1),
+    _topt("opt_batch", 1, "Batch the engine is tuned for.", min=1),
+    _topt("max_batch", 32, "Largest batch of the optimisation profile.", min=1),
+    _topt("timing_cache", None, "Timing cache file, read and updated."),
+    _topt("dla_core", None, "Jetson DLA core to build for.", min=0),
+    _topt(
+        "calibrator",
+        None,
+        "legacy: IInt8EntropyCalibrator2 (TensorRT <= 10).",
+        choices=("qdq", "legacy"),
+    ),
+    _topt("calib_cache", None, "Calibration cache file for the legacy calibrator."),
+)
 
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("onnx", ".onnx", "onnx", PRECISIONS, "deploykit.export.onnx"),
+        Target("onnx", "onnx", (".onnx",), PRECISIONS, "deploykit.export.onnx", options=_INT8_ONNX),
         Target(
-            "tflite", ".tflite", "tflite", PRECISIONS, "deploykit.export.tflite", extra="tflite"
+            "tflite",
+            "tflite",
+            (".tflite",),
+            PRECISIONS,
+            "deploykit.export.tflite",
+            options=(
+                _topt(
+                    "io",
+                    "float",
+                    "Input/output dtype of a full-integer model.",
+                    choices=("float", "int8"),
+                ),
+            ),
+            extra="tflite",
         ),
         Target(
             "trt",
-            ".engine",
             "engine",
+            (".engine", ".plan"),
             ("fp32", "fp16", "int8"),
             "deploykit.export.tensorrt",
+            options=_TRT,
             gpu=True,
             extra="gpu",
         ),
     )
 }
 
-BACKENDS: dict[str, Backend] = {
-    b.name: b
-    for b in (
-        Backend("torch", ("torch",), "deploykit.runners.torch", "TorchRunner"),
-        Backend("torch-cuda", ("torch",), "deploykit.runners.torch", "TorchRunner", "cuda"),
-        Backend("onnxruntime", ("onnx",), "deploykit.runners.onnxruntime", "OrtRunner"),
-        Backend("ort-cuda", ("onnx",), "deploykit.runners.onnxruntime", "OrtRunner", "cuda", "gpu"),
-        Backend("ort-trt", ("onnx",), "deploykit.runners.onnxruntime", "OrtRunner", "cuda", "gpu"),
-        Backend(
-            "openvino", ("onnx",), "deploykit.runners.openvino", "OpenVinoRunner", extra="openvino"
-        ),
-        Backend("litert", ("tflite",), "deploykit.runners.litert", "LiteRtRunner", extra="tflite"),
-        Backend(
-            "tensorrt", ("engine",), "deploykit.runners.tensorrt", "TensorRtRunner", "cuda", "gpu"
-        ),
-        Backend("keras", ("keras",), "deploykit.runners.keras", "KerasRunner", extra="tflite"),
-    )
+# Formats deploykit loads but does not export to.
+SOURCE_FORMATS: dict[str, tuple[str, ...]] = {
+    "keras": (".keras", ".h5"),
+    "pt2": (".pt2",),
+    "checkpoint": (".pt", ".pth"),
 }
 
-# The backend used for a format when the user names none.
-DEFAULT_BACKEND = {
-    "torch": "torch",
-    "onnx": "onnxruntime",
-    "tflite": "litert",
-    "engine": "tensorrt",
-    "keras": "keras",
-}
+BACKENDS: dict[str, Backend] = {}
 
-_SUFFIX_FORMATS = {
-    ".onnx": "onnx",
-    ".tflite": "tflite",
-    ".engine": "engine",
-    ".plan": "engine",
-    ".keras": "keras",
-    ".h5": "keras",
-}
+
+def register_backend(backend: Backend) -> Backend:
+    """Add (or replace) a backend in the table; plugins call this."""
+    BACKENDS[backend.name] = backend
+    return backend
+
+
+for _backend in (
+    Backend("torch", ("torch",), "deploykit.runners.torch", "TorchRunner", default_for=("torch",)),
+    Backend("torch-cuda", ("torch",), "deploykit.runners.torch", "TorchRunner", "cuda"),
+    Backend(
+        "onnxruntime",
+        ("onnx",),
+        "deploykit.runners.onnxruntime",
+        "OrtRunner",
+        default_for=("onnx",),
+        providers=("CPUExecutionProvider",),
+    ),
+    Backend(
+        "ort-cuda",
+        ("onnx",),
+        "deploykit.runners.onnxruntime",
+        "OrtRunner",
+        "cuda",
+        "gpu",
+        providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
+    ),
+    Backend(
+        "ort-trt",
+        ("onnx",),
+        "deploykit.runners.onnxruntime",
+        "OrtRunner",
+        "cuda",
+        "gpu",
+        providers=("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+    ),
+    Backend(
+        "openvino", ("onnx",), "deploykit.runners.openvino", "OpenVinoRunner", extra="openvino"
+    ),
+    Backend(
+        "litert",
+        ("tflite",),
+        "deploykit.runners.litert",
+        "LiteRtRunner",
+        extra="tflite",
+        default_for=("tflite",),
+    ),
+    Backend(
+        "tensorrt",
+        ("engine",),
+        "deploykit.runners.tensorrt",
+        "TensorRtRunner",
+        "cuda",
+        "gpu",
+        default_for=("engine",),
+    ),
+    Backend(
+        "keras",
+        ("keras",),
+        "deploykit.runners.keras",
+        "KerasRunner",
+        extra="tflite",
+        default_for=("keras",),
+    ),
+):
+    register_backend(_backend)
 
 
 def get_target(name: str) -> Target:
@@ -135,12 +268,37 @@ def check_precision(target: Target, precision: str) -> str:
     return precision
 
 
-def format_of(ref: str) -> str:
-    """The artifact format of a model reference: a file suffix, else a torch model."""
-    suffix = Path(ref).suffix.lower()
-    if ref.startswith("keras:"):
+def suffix_formats() -> dict[str, str]:
+    """Every known file suffix -> its format (export targets and source-only formats)."""
+    table = {s: t.fmt for t in TARGETS.values() for s in t.suffixes}
+    table.update({s: fmt for fmt, suffixes in SOURCE_FORMATS.items() for s in suffixes})
+    return table
+
+
+def format_of(ref: str | Path) -> str:
+    """The format of a model reference: by file suffix; ``keras:`` names; else a torch model.
+
+    ``.pt2`` programs and ``.pt`` checkpoints load as torch models, so they report ``torch``.
+    """
+    text = str(ref)
+    if text.startswith("keras:"):
         return "keras"
-    return _SUFFIX_FORMATS.get(suffix, "torch")
+    fmt = suffix_formats().get(Path(text).suffix.lower(), "torch")
+    return "torch" if fmt in ("pt2", "checkpoint") else fmt
+
+
+def target_for_file(path: str | Path) -> Target | None:
+    """The export target whose artifacts carry ``path``'s suffix, if any."""
+    suffix = Path(path).suffix.lower()
+    return next((t for t in TARGETS.values() if suffix in t.suffixes), None)
+
+
+def default_backend(fmt: str) -> str:
+    """The backend that runs ``fmt`` when the user names none."""
+    for backend in BACKENDS.values():
+        if fmt in backend.default_for:
+            return backend.name
+    raise InputError(f"no backend runs {fmt!r} artifacts", f"use one of {', '.join(BACKENDS)}")
 
 
 def backends_for(fmt: str) -> list[str]:

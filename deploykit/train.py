@@ -9,6 +9,7 @@ import numpy as np
 
 from deploykit.data import Dataset, prepare
 from deploykit.metrics import topk_accuracy
+from deploykit.options import check_options, option
 from deploykit.spec import InputSpec
 
 Progress = Callable[[int, int, float], None]
@@ -31,15 +32,22 @@ class TrainConfig:
         temperature: softmax temperature of the distillation term.
     """
 
-    epochs: int = 5
-    lr: float = 3e-3
-    batch_size: int = 64
-    weight_decay: float = 1e-4
-    seed: int = 0
-    augment: bool = True
-    threads: int | None = None
-    distill: float = 0.0
-    temperature: float = 4.0
+    epochs: int = option(5, "Passes over the training set.", min=0)
+    lr: float = option(3e-3, "Peak learning rate (AdamW, cosine decay).", min=0, exclusive=True)
+    batch_size: int = option(64, "Samples per step.", min=1)
+    weight_decay: float = option(1e-4, "AdamW weight decay.", min=0)
+    seed: int = option(0, "Seeds torch and the shuffling.")
+    augment: bool = option(True, "Random shifts of up to 1/8 of the image size.")
+    threads: int | None = option(None, "Torch intra-op threads.", min=1)
+    distill: float = option(
+        0.0, "Weight of the teacher's soft targets in the loss.", min=0, max=1, cli=False
+    )
+    temperature: float = option(
+        4.0, "Softmax temperature of the distillation term.", min=0, exclusive=True, cli=False
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 def _shift(batch, rng: np.random.Generator):

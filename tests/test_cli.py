@@ -62,13 +62,18 @@ def test_user_errors_are_one_line_and_leave_nothing(cli, tmp_path, user_error):
         (("export", tmp_path / "missing.onnx", "-o", out), "does not exist"),
         (("export", "demo_resnet", "--input-shape", "1x3x32", "-o", out), "four positive sizes"),
         (("export", "alexnet", "--input-shape", "1x3x8x8", "-o", out), "rejects input shape"),
-        (("export", "demo_resnet", "--to", "coreml", "-o", out), "unknown export target"),
+        (("export", "demo_resnet", "--to", "coreml", "-o", out), "--to: unknown value 'coreml'"),
         (
             ("export", "demo_resnet", "--precision", "int4", "-o", out),
+            "--precision: unknown value 'int4'",
+        ),
+        (
+            ("export", "demo_resnet", "--to", "trt", "--precision", "int8-dynamic", "-o", out),
             "cannot be exported at precision",
         ),
-        (("bench", "demo_resnet", "--backend", "tvm"), "unknown backend"),
-        (("bench", "demo_resnet", "--batch", "0"), "must be positive"),
+        (("bench", "demo_resnet", "--backend", "tvm"), "--backend: unknown value 'tvm'"),
+        (("bench", "demo_resnet", "--batch", "0"), "--batch: 0 is out of range"),
+        (("bench", "demo_resnet", "--batch", "1,x"), "--batch: cannot read '1,x'"),
         (("bench", "demo_resnet", "--data", "nowhere"), "unknown dataset"),
     ]
     for args, fragment in cases:

@@ -2,7 +2,6 @@
 
 import json
 
-from deploykit.bench import TimingConfig
 from deploykit.demo import DemoConfig, run_demo
 from deploykit.optional import available
 
@@ -13,7 +12,7 @@ def test_demo_trains_exports_and_benchmarks_every_precision(tmp_path, trained_re
         models=("demo_resnet",),
         calib_samples=64,
         prune_epochs=2,
-        timing=TimingConfig(warmup_iters=2, warmup_s=0.0, min_iters=5, min_s=0.05),
+        min_time=0.05,
     )
     result = run_demo(config)
     rows = {(c.label, c.backend): c for c in result.run.cells}

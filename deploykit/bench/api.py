@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from deploykit.bench.cells import GroupPlan
+from deploykit.bench.compare import Tolerances
 from deploykit.bench.environment import environment
 from deploykit.bench.isolation import run_group_inprocess, run_group_isolated
 from deploykit.bench.results import BenchRun, Cell
@@ -21,8 +22,9 @@ from deploykit.bench.worker import load_plugins
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.metrics import fidelity
+from deploykit.options import check_options, option
 from deploykit.sources import SourceOptions
-from deploykit.targets import get_backend
+from deploykit.targets import BACKENDS, get_backend
 
 Progress = Callable[[str], None]
 CellDone = Callable[[Cell, int, int], None]
@@ -44,23 +46,51 @@ class BenchConfig:
         source: how to load model references (items may carry their own).
         isolate: measure each (item, backend) in its own worker process.
         timeout_s: a worker with no progress for this long is killed and its cell failed.
-        alpha: significance level of the paired accuracy test against the reference.
-        tolerances: regression tolerances stored with the results for ``deploykit compare``.
+        tolerances: regression tolerances (see ``bench.compare.Tolerances``) stored with the
+            results for ``deploykit compare``; their ``alpha`` is also the level of the paired
+            accuracy test against the reference.
     """
 
-    data: str = "digits"
-    backends: tuple[str, ...] = ()
-    batch_sizes: tuple[int, ...] = (1,)
-    threads: int | None = None
-    timing: TimingConfig = field(default_factory=TimingConfig)
-    limit: int | None = None
-    eval_batch: int = 32
-    runner_extra: dict = field(default_factory=dict)
-    source: SourceOptions = field(default_factory=SourceOptions)
-    isolate: bool = True
-    timeout_s: float = 300.0
-    alpha: float = 0.05
-    tolerances: dict[str, Any] = field(default_factory=dict)
+    data: str = option("digits", "Labelled set: digits, an ImageFolder, or a .npz.")
+    backends: tuple[str, ...] = option(
+        (), "Backends, comma-separated (default: each format's own).", flag="--backend",
+        choices=lambda: tuple(BACKENDS),
+    )  # fmt: skip
+    batch_sizes: tuple[int, ...] = option(
+        (1,), "Batch sizes, e.g. 1,8,32.", flag="--batch", key="batch", min=1
+    )
+    threads: int | None = option(None, "Intra-op threads per runner.", min=1)
+    timing: TimingConfig = option(default_factory=TimingConfig, help="Timing settings.")
+    limit: int | None = option(None, "Evaluate accuracy on at most N images.", min=1)
+    eval_batch: int = option(32, "Batch size of the accuracy pass.", min=1)
+    runner_extra: dict = option(
+        default_factory=dict, help="Backend options (e.g. a LiteRT delegate).", cli=False
+    )
+    source: SourceOptions = option(
+        default_factory=SourceOptions, help="How to load model references.", suite=False
+    )
+    isolate: bool = option(
+        True, "Measure each (item, backend) in its own process, so a crash costs one cell.",
+        suite=False,
+    )  # fmt: skip
+    timeout_s: float = option(
+        300.0, "Fail a cell whose worker shows no progress for this long.", flag="--timeout",
+        min=0, exclusive=True, unit="s",
+    )  # fmt: skip
+    tolerances: dict[str, Any] = option(
+        default_factory=dict,
+        help="Regression tolerances stored with the results for `deploykit compare`.",
+        cli=False,
+        suite=False,
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    @property
+    def alpha(self) -> float:
+        """Significance level of the paired accuracy test against the reference."""
+        return Tolerances(**self.tolerances).alpha
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -113,7 +143,7 @@ def _fill(cell: Cell, record: dict[str, Any]) -> Cell:
 
 
 def score_against_reference(
-    cells: list[Cell], logits: dict[tuple[str, str], np.ndarray], alpha: float = 0.05
+    cells: list[Cell], logits: dict[tuple[str, str], np.ndarray], alpha: float
 ) -> None:
     """Fill reference flag, fidelity, speed-up and the paired accuracy test of every cell.
 

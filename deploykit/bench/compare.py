@@ -16,10 +16,8 @@ from xml.etree import ElementTree as ET
 
 from deploykit.bench.results import BenchRun, Cell
 from deploykit.bench.stats import paired, unpack_bits
-from deploykit.errors import InputError
+from deploykit.options import check_options, option
 
-DEFAULT_LATENCY = 0.25
-DEFAULT_ALPHA = 0.05
 # Latency statistics a gate may compare. p50 is what users read; min_ms is the most robust
 # on a shared machine (contention only ever adds time), and still moves with a real regression.
 LATENCY_METRICS = ("p50_ms", "min_ms", "mean_ms", "p90_ms")
@@ -36,10 +34,20 @@ class Tolerances:
         latency_metric: the latency statistic compared (one of ``LATENCY_METRICS``).
     """
 
-    latency: float = DEFAULT_LATENCY
-    top1_floor: float | None = None
-    alpha: float = DEFAULT_ALPHA
-    latency_metric: str = "p50_ms"
+    latency: float = option(
+        0.25, "Allowed slow-down relative to the run's reference, e.g. 0.25 = 25 %.",
+        flag="--latency-tolerance", min=0,
+    )  # fmt: skip
+    top1_floor: float | None = option(
+        None, "Absolute top-1 every cell must reach, e.g. 0.9.", min=0, max=1
+    )
+    alpha: float = option(
+        0.05, "Significance level of the paired top-1 test.", min=0, max=1, exclusive=True
+    )
+    latency_metric: str = option("p50_ms", "Latency statistic compared.", choices=LATENCY_METRICS)
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
     @classmethod
     def resolve(cls, baseline: BenchRun, **overrides: float | None) -> Tolerances:
@@ -47,11 +55,6 @@ class Tolerances:
         stored = dict((baseline.config or {}).get("tolerances") or {})
         values = {k: v for k, v in stored.items() if k in cls.__dataclass_fields__}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if values.get("latency_metric", "p50_ms") not in LATENCY_METRICS:
-            raise InputError(
-                f"unknown latency metric {values['latency_metric']!r}",
-                f"use one of {', '.join(LATENCY_METRICS)}",
-            )
         return cls(**values)
 
 

@@ -10,7 +10,7 @@ from deploykit.errors import InputError
 from deploykit.manifest import read_manifest
 from deploykit.sources import SourceOptions, load_model
 from deploykit.spec import InputSpec
-from deploykit.targets import DEFAULT_BACKEND, format_of, get_backend
+from deploykit.targets import default_backend, format_of, get_backend
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Subject:
     def backends(self, wanted: list[str]) -> list[str]:
         """The wanted backends that run this format, else the format's default backend."""
         usable = [b for b in wanted if self.fmt in get_backend(b).formats]
-        return usable or [DEFAULT_BACKEND[self.fmt]]
+        return usable or [default_backend(self.fmt)]
 
 
 def load_source(ref: str, options: SourceOptions):

@@ -24,59 +24,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from deploykit.bench.api import BenchConfig, BenchItem
-from deploykit.bench.compare import LATENCY_METRICS
-from deploykit.bench.timing import TimingConfig
+from deploykit.bench.compare import Tolerances
 from deploykit.errors import InputError, first_line
 from deploykit.fileio import ensure_dir, sha256_file
 from deploykit.manifest import read_manifest
+from deploykit.options import from_mapping, join_key, overlay, suite_keys
 from deploykit.sources import SourceOptions
-from deploykit.spec import parse_shape
-from deploykit.targets import PRECISIONS, TARGETS, get_backend
+from deploykit.targets import TARGETS
 
-TOP_KEYS = {
-    "name": str,
-    "description": str,
-    "data": str,
-    "limit": int,
-    "models": list,
-    "exports": list,
-    "backends": list,
-    "batch": list,
-    "threads": int,
-    "timing": dict,
-    "timeout_s": (int, float),
-    "eval_batch": int,
-    "tolerances": dict,
-    "runner_extra": dict,
-}
-MODEL_KEYS = {
-    "ref": str,
-    "weights": str,
-    "num_classes": int,
-    "input_shape": str,
-    "source": bool,
-    "trust_pickle": bool,
-}
-EXPORT_KEYS = {
-    "target": str,
-    "precision": str,
-    "opset": int,
-    "calib": str,
-    "calib_method": str,
-    "options": dict,
-}
-TOLERANCE_KEYS = {
-    "latency": (int, float),
-    "top1_floor": (int, float),
-    "alpha": (int, float),
-    "latency_metric": str,
-}
-TIMING_KEYS = {k: (int, float) for k in TimingConfig.__dataclass_fields__}
+# Keys a suite has besides the BenchConfig options (data, backends, batch, timing, ...).
+SUITE_KEYS = ("name", "description", "models", "exports", "tolerances")
+# Keys of a model entry besides its SourceOptions (num_classes, weights, input_shape, ...).
+MODEL_KEYS = ("ref", "source")
 
 
 @dataclass(frozen=True)
@@ -107,38 +71,13 @@ class Suite:
     config: BenchConfig
 
 
-class _Checker:
-    """Validation with one-line messages naming the file, the key and the bad value."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, where: str, problem: str, hint: str | None = None) -> None:
-        raise InputError(f"suite {self.path}: {where}: {problem}", hint)
-
-    def mapping(self, value: Any, keys: dict[str, Any], where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(where, f"expected a mapping, got {type(value).__name__} {value!r}")
-        for key, item in value.items():
-            if key not in keys:
-                self.fail(
-                    f"{where}.{key}" if where != "top level" else str(key),
-                    "unknown key",
-                    f"use one of {', '.join(keys)}",
-                )
-            self.typed(item, keys[key], f"{where}.{key}" if where != "top level" else key)
-        return value
-
-    def typed(self, value: Any, kind: Any, where: str) -> None:
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            self.fail(where, f"expected {kinds[0].__name__}, got {value!r}")
-        if not isinstance(value, kinds):
-            self.fail(where, f"expected {kinds[0].__name__}, got {type(value).__name__} {value!r}")
-
-
-def load_suite(path: str | Path) -> Suite:
+def load_suite(path: str | Path, overrides: BenchConfig | None = None) -> Suite:
     """Read and validate a suite file.
+
+    Args:
+        path: the YAML file.
+        overrides: options given on the command line; those changed from their defaults
+            win over the suite's.
 
     Raises:
         InputError: one line naming the file, the key and what is wrong with it.
@@ -146,69 +85,46 @@ def load_suite(path: str | Path) -> Suite:
     import yaml
 
     path = Path(path)
-    check = _Checker(path)
+    where = f"suite {path}:"
     if not path.is_file():
         raise InputError(f"suite {path} does not exist", "check the path")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "YAML"
+        line = f"line {mark.line + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or first_line(exc)
-        raise InputError(f"suite {path}: {where}: {problem}", "fix the YAML syntax") from None
-    top = check.mapping(raw, TOP_KEYS, "top level")
-    if not top.get("models"):
-        check.fail("models", "missing or empty", "list at least one model")
-    models = tuple(_model(check, m, f"models[{i}]") for i, m in enumerate(top["models"]))
-    exports = tuple(
-        _export(check, e, f"exports[{i}]") for i, e in enumerate(top.get("exports", []))
-    )
-    for i, name in enumerate(top.get("backends", [])):
-        check.typed(name, str, f"backends[{i}]")
-        try:
-            get_backend(name)
-        except InputError as exc:
-            check.fail(f"backends[{i}]", f"unknown backend {name!r}", exc.hint)
-    batches = top.get("batch", [1])
-    for i, b in enumerate(batches):
-        check.typed(b, int, f"batch[{i}]")
-        if b < 1:
-            check.fail(f"batch[{i}]", f"batch size {b} must be at least 1")
-    timing = check.mapping(top.get("timing", {}), TIMING_KEYS, "timing")
-    tolerances = check.mapping(top.get("tolerances", {}), TOLERANCE_KEYS, "tolerances")
-    metric = tolerances.get("latency_metric", "p50_ms")
-    if metric not in LATENCY_METRICS:
-        check.fail(
-            "tolerances.latency_metric",
-            f"unknown metric {metric!r}",
-            f"use one of {', '.join(LATENCY_METRICS)}",
-        )
-    for key, value in tolerances.items():
-        if key == "latency_metric":
-            continue
-        if value < 0 or (key != "latency" and value > 1):
-            check.fail(
-                f"tolerances.{key}",
-                f"{value!r} is out of range",
-                "latency is a fraction (0.25 = 25 % slower); top1_floor and alpha are in [0, 1]",
+        raise InputError(f"{where} {line}: {problem}", "fix the YAML syntax") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{where} expected a mapping, got {type(raw).__name__} {raw!r}")
+    allowed = (*SUITE_KEYS, *suite_keys(BenchConfig))
+    for key in raw:
+        if key not in allowed:
+            raise InputError(
+                f"{join_key(where, key)}: unknown key", f"use one of {', '.join(allowed)}"
             )
-    for key in ("limit", "threads", "eval_batch", "timeout_s"):
-        if key in top and top[key] <= 0:
-            check.fail(key, f"{top[key]!r} must be positive")
-    config = BenchConfig(
-        data=_relative(path, top.get("data", "digits")),
-        backends=tuple(top.get("backends", [])),
-        batch_sizes=tuple(batches),
-        threads=top.get("threads"),
-        timing=TimingConfig(**timing),
-        limit=top.get("limit"),
-        eval_batch=top.get("eval_batch", 32),
-        runner_extra=dict(top.get("runner_extra", {})),
-        timeout_s=float(top.get("timeout_s", 300.0)),
-        alpha=float(tolerances.get("alpha", 0.05)),
-        tolerances=dict(tolerances),
+    for key in ("name", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            raise InputError(f"{join_key(where, key)}: expected str, got {raw[key]!r}")
+    if not raw.get("models") or not isinstance(raw["models"], list):
+        raise InputError(f"{where} models: missing or empty", "list at least one model")
+    models = tuple(_model(path, m, f"{where} models[{i}]") for i, m in enumerate(raw["models"]))
+    exports_raw = raw.get("exports") or []
+    if not isinstance(exports_raw, list):
+        raise InputError(f"{where} exports: expected a list, got {exports_raw!r}")
+    exports = tuple(_export(path, e, f"{where} exports[{i}]") for i, e in enumerate(exports_raw))
+    given = raw.get("tolerances") or {}
+    tolerances = from_mapping(Tolerances, given, join_key(where, "tolerances"))
+    config = from_mapping(
+        BenchConfig,
+        {k: v for k, v in raw.items() if k not in SUITE_KEYS},
+        where,
+        tolerances={k: getattr(tolerances, k) for k in given},
     )
-    return Suite(path, top.get("name", path.stem), models, exports, config)
+    config = replace(config, data=_relative(path, config.data))
+    if overrides is not None:
+        config = overlay(config, overrides)
+    return Suite(path, raw.get("name", path.stem), models, exports, config)
 
 
 def _relative(suite: Path, value: str) -> str:
@@ -217,51 +133,44 @@ def _relative(suite: Path, value: str) -> str:
     return str(candidate) if candidate.exists() and not Path(value).is_absolute() else value
 
 
-def _model(check: _Checker, entry: Any, where: str) -> SuiteModel:
+def _model(suite: Path, entry: Any, where: str) -> SuiteModel:
     if isinstance(entry, str):
         entry = {"ref": entry}
-    entry = check.mapping(entry, MODEL_KEYS, where)
-    if "ref" not in entry:
-        check.fail(f"{where}.ref", "missing", "name a registry model or a file")
-    weights = entry.get("weights")
-    if weights is not None:
-        weights = Path(_relative(check.path, weights))
+    if not isinstance(entry, dict) or "ref" not in entry:
+        raise InputError(f"{where}: expected a model name or a mapping with ref", "e.g. - resnet18")
+    if not isinstance(entry["ref"], str):
+        raise InputError(f"{join_key(where, 'ref')}: expected str, got {entry['ref']!r}")
+    bench_source = entry.get("source", True)
+    if not isinstance(bench_source, bool):
+        raise InputError(f"{join_key(where, 'source')}: expected bool, got {bench_source!r}")
+    rest = {k: v for k, v in entry.items() if k not in MODEL_KEYS}
+    options = from_mapping(SourceOptions, rest, where)
+    if options.weights is not None:
+        weights = Path(_relative(suite, str(options.weights)))
         if not weights.is_file():
-            check.fail(f"{where}.weights", f"file {weights} not found")
-    shape = None
-    if "input_shape" in entry:
-        try:
-            shape = parse_shape(entry["input_shape"])
-        except InputError as exc:
-            check.fail(f"{where}.input_shape", str(exc))
-    options = SourceOptions(
-        num_classes=entry.get("num_classes"),
-        weights=weights,
-        input_shape=shape,
-        trust_pickle=entry.get("trust_pickle", False),
-    )
-    return SuiteModel(_relative(check.path, entry["ref"]), options, entry.get("source", True))
+            raise InputError(f"{join_key(where, 'weights')}: file {weights} not found")
+        options = replace(options, weights=weights)
+    return SuiteModel(_relative(suite, entry["ref"]), options, bench_source)
 
 
-def _export(check: _Checker, entry: Any, where: str) -> dict[str, Any]:
-    entry = dict(check.mapping(entry, EXPORT_KEYS, where))
-    target = entry.get("target")
-    if target not in TARGETS:
-        check.fail(
-            f"{where}.target",
-            f"unknown export target {target!r}",
-            f"use one of {', '.join(TARGETS)}",
-        )
-    precision = entry.setdefault("precision", "fp32")
-    if precision not in TARGETS[target].precisions:
-        check.fail(
-            f"{where}.precision",
-            f"{target} cannot be exported at {precision!r}",
-            f"use one of {', '.join(p for p in PRECISIONS if p in TARGETS[target].precisions)}",
-        )
-    if "calib" in entry:
-        entry["calib"] = _relative(check.path, entry["calib"])
-    return entry
+def _export(suite: Path, entry: Any, where: str) -> dict[str, Any]:
+    """The export's given keys, checked (every key an ExportRequest option a suite may set)."""
+    from deploykit.export import ExportRequest
+
+    from_mapping(ExportRequest, entry, where)
+    export = dict(entry)
+    export.setdefault("target", "onnx")
+    export.setdefault("precision", "fp32")
+    if "calib" in export:
+        export["calib"] = _relative(suite, export["calib"])
+    return export
+
+
+def export_request(export: dict[str, Any], out_dir: Path):
+    """The ExportRequest a suite's export entry describes, writing into ``out_dir``."""
+    from deploykit.export import ExportRequest
+
+    return from_mapping(ExportRequest, export, "export", out_dir=out_dir)
 
 
 def cache_key(model: SuiteModel, export: dict[str, Any]) -> str:
@@ -300,7 +209,7 @@ def prepare_items(
         the items, and one record per artifact (path, cache key, whether it was reused).
     """
     from deploykit.bench.subjects import load_source
-    from deploykit.export import ExportRequest, export_model
+    from deploykit.export import export_model
 
     items: list[BenchItem] = []
     records: list[dict[str, Any]] = []
@@ -318,15 +227,7 @@ def prepare_items(
                 if progress:
                     progress(f"exporting {model.ref} to {export['target']} {export['precision']}")
                 loaded = loaded or load_source(model.ref, model.options)
-                request = ExportRequest(
-                    target=export["target"],
-                    precision=export["precision"],
-                    out_dir=folder,
-                    opset=export.get("opset", 18),
-                    calib=Path(export["calib"]) if export.get("calib") else None,
-                    calib_method=export.get("calib_method", "minmax"),
-                    options=dict(export.get("options", {})),
-                )
+                request = export_request(export, folder)
                 artifact = export_model(loaded, request).artifact
             items.append(BenchItem(str(artifact)))
             records.append(

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from deploykit.options import check_options, option
+
 HIGH_CV = 0.10  # coefficient of variation above which a measurement is flagged as noisy
 
 
@@ -23,11 +25,19 @@ class TimingConfig:
         max_s: stop timing after this long even if ``min_iters`` is not reached.
     """
 
-    warmup_iters: int = 10
-    warmup_s: float = 0.5
-    min_iters: int = 50
-    min_s: float = 2.0
-    max_s: float = 60.0
+    warmup_iters: int = option(10, "Warm-up iterations (at least).", flag="--warmup", min=0)
+    warmup_s: float = option(
+        0.5, "Warm-up seconds (at least).", flag="--warmup-time", min=0, unit="s"
+    )
+    min_iters: int = option(50, "Timed iterations (at least).", flag="--iters", min=1)
+    min_s: float = option(2.0, "Timed seconds (at least).", flag="--min-time", min=0, unit="s")
+    max_s: float = option(
+        60.0, "Stop timing a cell after this long.", flag="--max-time", min=0, exclusive=True,
+        unit="s",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)

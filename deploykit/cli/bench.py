@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from deploykit.cli.common import (
-    InputShape,
-    NumClasses,
-    Threads,
-    TrustPickle,
-    Weights,
-    console,
-    out,
-    source_options,
-    split_list,
-)
+from deploykit.bench.api import BenchConfig
+from deploykit.cli.common import console, out
 from deploykit.errors import InputError
+from deploykit.options import declared
 
 
-def parse_batches(text: str) -> tuple[int, ...]:
-    """``"1,8,32"`` -> ``(1, 8, 32)``."""
-    try:
-        sizes = tuple(int(part) for part in split_list(text))
-    except ValueError:
-        raise InputError(
-            f"cannot read batch sizes {text!r}", "write them as e.g. --batch 1,8,32"
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise InputError(f"batch sizes {text!r} must be positive", "e.g. --batch 1,8,32")
-    return sizes
-
-
+@declared
 def bench(
+    config: BenchConfig,
     items: Annotated[
         Optional[list[str]],
         typer.Argument(
@@ -53,40 +35,11 @@ def bench(
             help="Write results.json, .csv, .md and report.html here (suite: results/).",
         ),
     ] = None,
-    data: Annotated[
-        str, typer.Option("--data", help="Labelled set: digits, an ImageFolder, or .npz.")
-    ] = "digits",
-    backend: Annotated[
-        Optional[str],
-        typer.Option("--backend", help="Comma-separated backends (default: each format's own)."),
-    ] = None,
-    batch: Annotated[str, typer.Option("--batch", help="Batch sizes, e.g. 1,8,32.")] = "1",
-    threads: Threads = None,
-    warmup: Annotated[int, typer.Option("--warmup", help="Warm-up iterations (at least).")] = 10,
-    iters: Annotated[int, typer.Option("--iters", help="Timed iterations (at least).")] = 50,
-    min_time: Annotated[float, typer.Option("--min-time", help="Timed seconds (at least).")] = 2.0,
-    max_time: Annotated[
-        float, typer.Option("--max-time", help="Stop timing a cell after this many seconds.")
-    ] = 60.0,
-    limit: Annotated[
-        Optional[int], typer.Option("--limit", help="Evaluate accuracy on at most N images.")
-    ] = None,
     delegate: Annotated[
         Optional[str], typer.Option("--delegate", help="LiteRT delegate, e.g. gpu.")
     ] = None,
     delegate_path: Annotated[
         Optional[Path], typer.Option("--delegate-path", help="Delegate library file.")
-    ] = None,
-    isolate: Annotated[
-        bool,
-        typer.Option(
-            "--isolate/--no-isolate",
-            help="Measure each (item, backend) in its own process, so a crash costs one cell.",
-        ),
-    ] = True,
-    timeout: Annotated[
-        Optional[float],
-        typer.Option("--timeout", help="Fail a cell whose worker shows no progress for N s."),
     ] = None,
     json_path: Annotated[
         Optional[Path], typer.Option("--json", help="Write results JSON here (as cells finish).")
@@ -98,29 +51,21 @@ def bench(
     html_path: Annotated[
         Optional[Path], typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,
-    num_classes: NumClasses = None,
-    weights: Weights = None,
-    input_shape: InputShape = None,
-    trust_pickle: TrustPickle = False,
 ) -> None:
     """Measure latency and accuracy of ITEMS (or a --suite) on each backend, side by side."""
-    from dataclasses import replace
-
-    from deploykit.bench import BenchConfig, TimingConfig
-
     if suite is not None:
         if items:
             raise InputError("pass either ITEMS or --suite, not both", "the suite lists its models")
         from deploykit.bench.suite import load_suite, prepare_items
 
-        spec = load_suite(suite)
+        spec = load_suite(suite, overrides=config)
         out_dir = out_dir or Path("results")
         with console.status("preparing artifacts") as status:
             bench_items, artifacts = prepare_items(spec, out_dir, status.update)
         for record in artifacts:
             verb = "reused" if record["reused"] else "exported"
             console.print(f"{verb} {record['artifact']}")
-        config = replace(spec.config, isolate=isolate, timeout_s=timeout or spec.config.timeout_s)
+        config = spec.config
         extra = {"suite": {"name": spec.name, "path": str(suite)}, "artifacts": artifacts}
         title = f"deploykit bench: {spec.name}"
     else:
@@ -138,20 +83,7 @@ def bench(
             from deploykit.runners.litert import check_delegate
 
             check_delegate(runner_extra)
-        config = BenchConfig(
-            data=data,
-            backends=tuple(split_list(backend)),
-            batch_sizes=parse_batches(batch),
-            threads=threads,
-            timing=TimingConfig(
-                warmup_iters=warmup, min_iters=iters, min_s=min_time, max_s=max_time
-            ),
-            limit=limit,
-            runner_extra=runner_extra,
-            source=source_options(num_classes, weights, input_shape, trust_pickle),
-            isolate=isolate,
-            timeout_s=timeout or 300.0,
-        )
+        config = replace(config, runner_extra=runner_extra)
         bench_items, extra, title = list(items), None, "deploykit bench"
     paths = _output_paths(out_dir, json_path, csv_path, markdown_path, html_path)
     run = _run_with_progress(bench_items, config, paths.get("json"), extra)

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from deploykit.cli.common import InputShape, console, out
+from deploykit.calibration import CalibrateRequest
+from deploykit.cli.common import console, out
+from deploykit.options import declared
 
 
+@declared
 def calibrate(
     data: Annotated[str, typer.Argument(help="digits, an ImageFolder directory, .npy or .npz.")],
+    request: CalibrateRequest,
     output: Annotated[Path, typer.Option("-o", "--out", help="The .npz to write.")] = Path(
         "calibration/calib.npz"
     ),
-    samples: Annotated[int, typer.Option("--samples", help="Images to draw.")] = 256,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the draw.")] = 0,
-    model: Annotated[
-        Optional[str],
-        typer.Option("--model", help="Prepare the images for this model (default: keep raw)."),
-    ] = None,
-    input_shape: InputShape = None,
 ) -> None:
     """Draw SAMPLES images from DATA with a fixed seed into a calibration set (.npz + .json).
 
@@ -30,7 +27,8 @@ def calibrate(
     """
     from deploykit.calibration import make_calibration_set, spec_for
 
-    spec = spec_for(model, input_shape)
+    samples, seed = request.samples, request.seed
+    spec = spec_for(request.model, request.input_shape)
     with console.status(f"drawing {samples} calibration images from {data}"):
         path = make_calibration_set(data, samples, seed, output, spec)
     prepared = "raw images" if spec is None else f"prepared for {'x'.join(map(str, spec.nchw))}"

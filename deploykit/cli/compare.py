@@ -7,9 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from deploykit.bench.compare import Tolerances
 from deploykit.cli.common import console, out
+from deploykit.options import Partial, declared
 
 
+@declared
 def compare(
     results: Annotated[
         list[Path],
@@ -19,6 +22,7 @@ def compare(
         ),
     ],
     baseline: Annotated[Path, typer.Option("--baseline", help="The baseline results file.")],
+    tolerances: Annotated[dict, Partial(Tolerances)],
     junit: Annotated[
         Optional[Path], typer.Option("--junit", help="Write JUnit XML here (one case per check).")
     ] = None,
@@ -27,25 +31,6 @@ def compare(
         typer.Option(
             "--markdown", help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)."
         ),
-    ] = None,
-    latency_tolerance: Annotated[
-        Optional[float],
-        typer.Option(
-            "--latency-tolerance",
-            help="Allowed slow-down relative to the run's reference cell, e.g. 0.25 = 25 %.",
-        ),
-    ] = None,
-    latency_metric: Annotated[
-        Optional[str],
-        typer.Option("--latency-metric", help="Statistic compared: p50_ms (default), min_ms, ..."),
-    ] = None,
-    top1_floor: Annotated[
-        Optional[float],
-        typer.Option("--top1-floor", help="Absolute top-1 every cell must reach, e.g. 0.9."),
-    ] = None,
-    alpha: Annotated[
-        Optional[float],
-        typer.Option("--alpha", help="Significance level of the paired top-1 test (0.05)."),
     ] = None,
     update_baseline: Annotated[
         bool,
@@ -58,19 +43,9 @@ def compare(
 
     Exits 0 when nothing regressed, 1 on a regression, 2 for a malformed file.
     """
-    from deploykit.bench.compare import Tolerances, compare_runs, to_junit, to_markdown
+    from deploykit.bench.compare import best_of, compare_runs, to_junit, to_markdown
     from deploykit.bench.results import read_results
-    from deploykit.errors import InputError
     from deploykit.fileio import write_json_atomic, write_text_atomic
-
-    for name, value in (
-        ("--latency-tolerance", latency_tolerance),
-        ("--top1-floor", top1_floor),
-        ("--alpha", alpha),
-    ):
-        if value is not None and (value < 0 or (name != "--latency-tolerance" and value > 1)):
-            raise InputError(f"{name} {value} is out of range", "use a fraction, e.g. 0.25")
-    from deploykit.bench.compare import best_of
 
     current = best_of([read_results(path) for path in results])
     if update_baseline and not baseline.exists():
@@ -79,14 +54,8 @@ def compare(
         out.print(f"wrote new baseline {baseline}")
         return
     base = read_results(baseline)
-    tolerances = Tolerances.resolve(
-        base,
-        latency=latency_tolerance,
-        top1_floor=top1_floor,
-        alpha=alpha,
-        latency_metric=latency_metric,
-    )
-    result = compare_runs(current, base, tolerances)
+    resolved = Tolerances.resolve(base, **tolerances)
+    result = compare_runs(current, base, resolved)
     text = to_markdown(result)
     out.print(text)
     if markdown:
@@ -100,7 +69,7 @@ def compare(
         # Keep the tolerances the gate ran with, so the next compare uses the same ones.
         data["config"] = {
             **data.get("config", {}),
-            "tolerances": {k: v for k, v in vars(tolerances).items() if v is not None},
+            "tolerances": {k: v for k, v in vars(resolved).items() if v is not None},
         }
         write_json_atomic(baseline, data)
         console.print(f"updated baseline {baseline}")

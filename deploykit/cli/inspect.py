@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from deploykit.cli.common import (
-    InputShape,
-    NumClasses,
-    TrustCode,
-    TrustPickle,
-    Weights,
-    out,
-    source_options,
-    split_list,
-)
+from deploykit.cli.common import out
 from deploykit.errors import InputError
+from deploykit.inspect import InspectRequest
+from deploykit.options import declared
+from deploykit.sources import SourceOptions
+from deploykit.targets import format_of
 
-GRAPH_SUFFIXES = (".onnx", ".tflite")
+# Formats summarised as graphs (deploykit.inspect.graph) rather than loaded as models.
+GRAPH_FORMATS = ("onnx", "tflite")
 
 
 def _print_graph(summary) -> None:
@@ -75,37 +71,22 @@ def _print_weights(name: str, report) -> None:
     out.print(table)
 
 
+@declared
 def inspect(
     model: Annotated[
         str,
         typer.Argument(help="Registry name, module:factory, .pt2, .pt, or an .onnx/.tflite file."),
     ],
-    feature_maps: Annotated[
-        Optional[Path],
-        typer.Option("--feature-maps", help="Image whose activations to render as PNG grids."),
-    ] = None,
-    layers: Annotated[
-        Optional[str],
-        typer.Option("--layers", help="Layer names for --feature-maps, e.g. layer1,layer3."),
-    ] = None,
+    request: InspectRequest,
+    source: SourceOptions,
     out_dir: Annotated[
         Path, typer.Option("-o", "--out", help="Folder for feature-map PNGs.")
     ] = Path("maps"),
-    max_channels: Annotated[
-        int, typer.Option("--max-channels", help="Channels drawn per layer.")
-    ] = 64,
-    eps: Annotated[
-        float, typer.Option("--eps", help="Weights with |w| < eps count as near zero.")
-    ] = 1e-3,
-    num_classes: NumClasses = None,
-    weights: Weights = None,
-    input_shape: InputShape = None,
-    trust_pickle: TrustPickle = False,
-    trust_code: TrustCode = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Look inside a model: weight statistics per layer, feature maps, or a graph summary."""
-    if Path(model).suffix.lower() in GRAPH_SUFFIXES:
+    feature_maps, layers = request.feature_maps, request.layers
+    if format_of(model) in GRAPH_FORMATS:
         if feature_maps or layers:
             raise InputError(
                 "--feature-maps needs a torch model", "pass a registry name, .pt2 or factory"
@@ -122,8 +103,7 @@ def inspect(
         raise InputError("--layers selects feature maps", "add --feature-maps IMAGE")
     from deploykit.sources import load_model
 
-    options = source_options(num_classes, weights, input_shape, trust_pickle, trust_code)
-    loaded = load_model(model, options)
+    loaded = load_model(model, source)
     if loaded.kind != "torch":
         raise InputError(
             f"{model} is a {loaded.kind} model; per-layer inspection needs torch",
@@ -133,7 +113,7 @@ def inspect(
         from deploykit.inspect.featuremaps import feature_maps as render
 
         records = render(
-            loaded.model, loaded.spec, feature_maps, split_list(layers), out_dir, max_channels
+            loaded.model, loaded.spec, feature_maps, list(layers), out_dir, request.max_channels
         )
         if as_json:
             out.print_json(json.dumps(records))
@@ -144,7 +124,7 @@ def inspect(
         return
     from deploykit.inspect.weights import weight_report
 
-    report = weight_report(loaded.model, loaded.spec.with_batch(1).nchw, eps)
+    report = weight_report(loaded.model, loaded.spec.with_batch(1).nchw, request.eps)
     if as_json:
         out.print_json(json.dumps({"model": loaded.name, **report.to_dict()}))
     else:

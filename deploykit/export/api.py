@@ -9,15 +9,20 @@ from typing import Any
 
 import numpy as np
 
+from deploykit.calibration import METHODS as CALIB_METHODS
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.export.verify import DEFAULT_TOLERANCES, Tolerance, check
-from deploykit.fileio import atomic_path, ensure_dir
+from deploykit.fileio import atomic_path, check_file_name, ensure_dir
 from deploykit.manifest import Manifest
+from deploykit.options import check_options, option, parse_pairs
 from deploykit.runners import RunnerOptions, open_runner
 from deploykit.sources import LoadedModel, SourceOptions, load_model
 from deploykit.spec import InputSpec
-from deploykit.targets import DEFAULT_BACKEND, check_precision, get_target
+from deploykit.targets import PRECISIONS, TARGETS, check_precision, default_backend, get_target
+
+# The opsets torch 2.14's exporters write (torch.onnx._constants ONNX_MIN_OPSET/ONNX_MAX_OPSET).
+MIN_OPSET, MAX_OPSET = 7, 23
 
 
 @dataclass(frozen=True)
@@ -44,23 +49,47 @@ class ExportRequest:
         options: target-specific settings (workspace, delegate, int8 I/O, ...).
     """
 
-    target: str = "onnx"
-    precision: str = "fp32"
-    out_dir: Path = Path("out")
-    name: str | None = None
-    opset: int = 18
-    dynamic_batch: bool = True
-    simplify: bool = True
-    verify: bool = True
-    tolerance: Tolerance | None = None
-    verify_data: str = "digits"
-    verify_samples: int = 32
-    calib: Path | None = None
-    calib_method: str = "minmax"
-    max_accuracy_drop: float | None = None
-    eval_data: str | None = None
-    keep_fp32: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
+    target: str = option("onnx", "Export target.", flag="--to", choices=lambda: tuple(TARGETS))
+    precision: str = option("fp32", "Precision of the artifact.", choices=PRECISIONS)
+    out_dir: Path = option(Path("out"), "Output directory.", flag="--out", short="-o", suite=False)
+    name: str | None = option(
+        None, "Artifact file stem (a file name; default: model, precision, target).", suite=False
+    )
+    opset: int = option(18, "ONNX opset.", min=MIN_OPSET, max=MAX_OPSET)
+    dynamic_batch: bool = option(
+        True, "Keep the batch axis dynamic.", flag="--dynamic-batch/--static-batch"
+    )
+    simplify: bool = option(True, "Simplify exported ONNX graphs with onnxslim.")
+    verify: bool = option(True, "Compare the artifact with its source before keeping it.")
+    tolerance: Tolerance | None = option(
+        None, "Verification tolerance (default: per precision).", cli=False
+    )
+    verify_data: str = option("digits", "Images to verify on: digits, an ImageFolder or a .npz.")
+    verify_samples: int = option(32, "How many samples to verify on.", min=1)
+    calib: Path | None = option(None, "Calibration set (.npz) for INT8.")
+    calib_method: str = option("minmax", "Calibration method.", choices=CALIB_METHODS)
+    max_accuracy_drop: float | None = option(
+        None, "Top-1 points INT8 may lose against FP32 (needs --eval).", min=0, unit="points"
+    )
+    eval_data: str | None = option(None, "Labelled set for the accuracy budget.", flag="--eval")
+    keep_fp32: tuple[str, ...] = option(
+        (), "Node names or op types kept in FP32 when quantizing, comma-separated."
+    )
+    options: dict[str, Any] = option(
+        default_factory=dict,
+        help="Target option KEY=VALUE, repeatable ("
+        + "; ".join(f"{t.name}: {', '.join(o.key for o in t.options)}" for t in TARGETS.values())
+        + ").",
+        flag="--option",
+        parse=parse_pairs,
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        target = get_target(self.target)
+        check_precision(target, self.precision)
+        target.resolve_options(self.options)
+        check_file_name(self.name, "--name")
 
 
 @dataclass
@@ -113,7 +142,7 @@ def verification_samples(spec: InputSpec, data: str, count: int) -> np.ndarray:
 def source_runner(loaded: LoadedModel, threads: int | None = None):
     """An open runner over the source model itself (the verification reference)."""
     target = loaded.path if loaded.kind == "onnx" else loaded.model
-    return open_runner(DEFAULT_BACKEND[loaded.kind], target, loaded.spec, RunnerOptions(threads))
+    return open_runner(default_backend(loaded.kind), target, loaded.spec, RunnerOptions(threads))
 
 
 def reference_logits(loaded: LoadedModel, samples: np.ndarray) -> np.ndarray:
@@ -130,7 +159,7 @@ def verify_artifact(
     samples = verification_samples(loaded.spec, request.verify_data, request.verify_samples)
     reference = reference_logits(loaded, samples)
     options = RunnerOptions(precision=request.precision, extra=info.runner_extra)
-    with open_runner(DEFAULT_BACKEND[fmt], path, spec, options) as runner:
+    with open_runner(default_backend(fmt), path, spec, options) as runner:
         candidate = runner.infer(samples)
         backend = runner.info
     tolerance = request.tolerance or DEFAULT_TOLERANCES[request.precision]

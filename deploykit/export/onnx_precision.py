@@ -23,32 +23,24 @@ import numpy as np
 from deploykit.errors import CalibrationError, InputError
 from deploykit.export.api import BuildInfo, ExportRequest
 from deploykit.sources import LoadedModel
+from deploykit.targets import TARGETS
 
-ACTIVATION_TYPES = ("int8", "uint8")
-WEIGHT_TYPES = {"int8": 8, "int7": 7}
+WEIGHT_BITS = {"int8": 8, "int7": 7}
+
+
+def _onnx_options(request: ExportRequest) -> dict:
+    """The ONNX target's Q/DQ options; other targets (TensorRT) build with their defaults."""
+    return TARGETS["onnx"].resolve_options(request.options if request.target == "onnx" else {})
 
 
 def activation_type(request: ExportRequest) -> str:
-    """The ``--option activations=`` choice: ``int8`` (default) or ``uint8`` (CPU only)."""
-    choice = str(request.options.get("activations", "int8"))
-    if choice not in ACTIVATION_TYPES:
-        raise InputError(
-            f"unknown activation type {choice!r}", "use --option activations=int8 or uint8"
-        )
-    if choice == "uint8" and request.target == "trt":
-        raise InputError(
-            "TensorRT needs symmetric int8 activations, not uint8",
-            "drop --option activations=uint8 for --to trt",
-        )
-    return choice
+    """The ``--option activations=`` choice (``uint8`` is for CPU runtimes only)."""
+    return _onnx_options(request)["activations"]
 
 
 def weight_bits(request: ExportRequest) -> int:
-    """The ``--option weights=`` choice: ``int8`` (default) or ``int7`` (CPUs without VNNI)."""
-    choice = str(request.options.get("weights", "int8"))
-    if choice not in WEIGHT_TYPES:
-        raise InputError(f"unknown weight type {choice!r}", "use --option weights=int8 or int7")
-    return WEIGHT_TYPES[choice]
+    """The ``--option weights=`` choice as a bit count (7 for CPUs without VNNI)."""
+    return WEIGHT_BITS[_onnx_options(request)["weights"]]
 
 
 def convert(loaded: LoadedModel, request: ExportRequest, fp32_path: Path, dest: Path) -> BuildInfo:

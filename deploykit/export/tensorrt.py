@@ -28,9 +28,7 @@ from deploykit.errors import InputError
 from deploykit.export.api import BuildInfo, ExportRequest
 from deploykit.fileio import atomic_path
 from deploykit.sources import LoadedModel
-
-DEFAULTS = {"workspace": 4096, "min_batch": 1, "opt_batch": 1, "max_batch": 32}
-KNOWN_OPTIONS = {*DEFAULTS, "timing_cache", "dla_core", "calibrator", "calib_cache"}
+from deploykit.targets import get_target
 
 
 def plan(version: str, precision: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -40,17 +38,13 @@ def plan(version: str, precision: str, options: dict[str, Any]) -> dict[str, Any
         ``onnx_precision`` (the graph to export), ``strongly_typed``,
         ``flags`` (builder flag names) and ``legacy_calibrator``.
 
+    Args:
+        options: the target's options, resolved and checked by the capability table.
+
     Raises:
-        InputError: for unknown options, or the legacy calibrator on TensorRT 11.
+        InputError: for the legacy calibrator on TensorRT 11.
     """
-    unknown = sorted(set(options) - KNOWN_OPTIONS)
-    if unknown:
-        raise InputError(
-            f"unknown TensorRT option {unknown[0]!r}", f"use {', '.join(sorted(KNOWN_OPTIONS))}"
-        )
     legacy = options.get("calibrator") == "legacy"
-    if options.get("calibrator") not in (None, "legacy", "qdq"):
-        raise InputError(f"unknown calibrator {options['calibrator']!r}", "use qdq or legacy")
     if legacy and (precision != "int8" or not compat.has_legacy_calibrator(version)):
         raise InputError(
             f"calibrator=legacy needs --precision int8 and TensorRT <= 10 (here {version})",
@@ -178,12 +172,9 @@ def _attach_legacy_calibrator(
 
 def build(loaded: LoadedModel, request: ExportRequest, dest: Path) -> BuildInfo:
     """Build a serialized TensorRT engine at ``dest`` (see the module docstring)."""
-    from deploykit.export.onnx_precision import activation_type
-
-    activation_type(request)  # refuses uint8 activations before TensorRT is even looked for
     trt = compat.tensorrt()
     device = compat.device_record()
-    options = {**DEFAULTS, **request.options}
+    options = get_target("trt").resolve_options(request.options)
     plan_ = plan(trt.__version__, request.precision, options)
     from deploykit.export import onnx as onnx_export
 

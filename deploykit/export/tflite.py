@@ -25,6 +25,7 @@ from deploykit.errors import CalibrationError, InputError, first_line
 from deploykit.export.api import BuildInfo, ExportRequest
 from deploykit.sources import LoadedModel
 from deploykit.spec import InputSpec
+from deploykit.targets import get_target
 from deploykit.tensorflow_compat import (
     import_keras,
     import_tensorflow,
@@ -32,15 +33,12 @@ from deploykit.tensorflow_compat import (
     silenced_output,
 )
 
-IO_TYPES = ("float", "int8")
 ONNX2TF_SAMPLES = 20  # onnx2tf's own check data is 20 images
 
 
 def io_type(request: ExportRequest) -> str:
     """``request.options["io"]``: the input/output dtype of a full-integer model."""
-    io = str(request.options.get("io", "float"))
-    if io not in IO_TYPES:
-        raise InputError(f"unknown TFLite io type {io!r}", "use --option io=float or io=int8")
+    io = get_target("tflite").resolve_options(request.options)["io"]
     if io == "int8" and request.precision != "int8":
         raise InputError("int8 input/output needs --precision int8", "drop --option io=int8")
     return io

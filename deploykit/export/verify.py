@@ -8,6 +8,7 @@ import numpy as np
 
 from deploykit.errors import VerificationError
 from deploykit.metrics import Fidelity, fidelity
+from deploykit.options import check_options, option
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,20 @@ class Tolerance:
         min_top1_agreement: smallest allowed share of samples with the same top-1.
     """
 
-    max_abs: float | None = 1e-3
-    min_cosine: float = 0.9999
-    min_top1_agreement: float = 0.98
+    max_abs: float | None = option(
+        1e-3, "Max |logit diff| relative to the largest |logit| (default per precision).",
+        flag="--atol", min=0,
+    )  # fmt: skip
+    min_cosine: float = option(
+        0.9999, "Smallest mean cosine similarity (default per precision).", min=-1, max=1
+    )
+    min_top1_agreement: float = option(
+        0.98, "Smallest share of samples with the same top-1 (default per precision).",
+        flag="--min-agreement", min=0, max=1,
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
     def to_dict(self) -> dict[str, float | None]:
         return asdict(self)

@@ -12,9 +12,8 @@ import numpy as np
 
 from deploykit.errors import InputError
 from deploykit.fileio import atomic_path, ensure_dir
+from deploykit.inspect import DEFAULT_MAX_CHANNELS
 from deploykit.spec import InputSpec
-
-DEFAULT_MAX_CHANNELS = 64
 
 
 def resolve_layers(model: Any, names: list[str]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_EPS = 1e-3
+from deploykit.inspect import DEFAULT_EPS
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from deploykit.errors import InputError
 from deploykit.prune.config import PruneConfig
 from deploykit.prune.report import ModelFacts, PruneReport
 from deploykit.spec import InputSpec
+from deploykit.train import TrainConfig
 
 Log = Callable[[str], None]
 
@@ -126,7 +127,6 @@ def prune(
     from deploykit.prune.pruner import ChannelPruner, prunable_channels
     from deploykit.prune.targets import Target, count_macs
 
-    config.validate()
     say = log or (lambda _line: None)
     loaded, module = _torch_model(model, source)
     spec = loaded.spec
@@ -137,18 +137,14 @@ def prune(
     teacher = copy.deepcopy(module) if config.distill else None
 
     def tune(epochs: int, bar: Any = None) -> None:
-        ft.finetune(
-            module,
-            spec,
-            config.finetune,
-            epochs,
-            config.lr,
-            config.seed,
-            config.threads,
-            bar,
-            teacher=teacher,
+        train = TrainConfig(
+            epochs=epochs,
+            lr=config.lr,
+            seed=config.seed,
+            threads=config.threads,
             distill=config.distill,
         )
+        ft.finetune(module, spec, config.finetune, train, bar, teacher=teacher)
 
     say(f"measuring {loaded.name}")
     before = _facts(module, spec, config, latency)

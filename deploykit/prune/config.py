@@ -6,6 +6,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from deploykit.errors import InputError
+from deploykit.options import check_options, option
+from deploykit.targets import BACKENDS
+
+
+def _importances() -> tuple[str, ...]:
+    from deploykit.prune.importance import IMPORTANCES
+
+    return tuple(IMPORTANCES)
 
 
 @dataclass(frozen=True)
@@ -40,26 +48,44 @@ class PruneConfig:
         seed: seeds importance sampling and fine-tuning.
     """
 
-    ratio: float | None = None
-    target_macs: float | None = None
-    target_latency_ms: float | None = None
-    importance: str = "l1"
-    global_pruning: bool = False
-    min_channels: int = 1
-    round_to: int = 8
-    max_ratio: float = 0.9
-    ignore: tuple[str, ...] = ()
-    steps: int = 1
-    finetune: str | None = None
-    epochs: int = 20
-    lr: float = 3e-3
-    distill: float = 0.0
-    eval_data: str | None = None
-    taylor_batches: int = 4
-    backend: str = "onnxruntime"
-    threads: int | None = None
-    measure_latency: bool = True
-    seed: int = 0
+    ratio: float | None = option(
+        None, "Fraction of channels to remove.", min=0, max=1, exclusive=True
+    )
+    target_macs: float | None = option(
+        None, "Fraction of MACs to keep.", min=0, max=1, exclusive=True
+    )
+    target_latency_ms: float | None = option(
+        None, "Batch-1 latency to reach on --backend.", min=0, exclusive=True, unit="ms"
+    )
+    importance: str = option("l1", "Channel criterion.", choices=_importances)
+    global_pruning: bool = option(
+        False, "Rank channels across layers, or prune each alike.", flag="--global/--uniform"
+    )
+    min_channels: int = option(1, "No layer keeps fewer output channels.", min=1)
+    round_to: int = option(8, "Keep channel counts multiples of this.", min=1)
+    max_ratio: float = option(
+        0.9, "No layer loses more than this fraction.", min=0, max=1, exclusive=True
+    )
+    ignore: tuple[str, ...] = option((), "Layer names never pruned, comma-separated.")
+    steps: int = option(1, "Pruning steps (fine-tuning between them).", min=1)
+    finetune: str | None = option(None, "Fine-tune on digits, an ImageFolder or a .npz.")
+    epochs: int = option(20, "Fine-tuning epochs.", min=0)
+    lr: float = option(3e-3, "Peak fine-tuning learning rate.", min=0, exclusive=True)
+    distill: float = option(
+        0.0, "Weight of distillation from the unpruned model while fine-tuning.", min=0, max=1
+    )
+    eval_data: str | None = option(
+        None, "Labelled set for top-1 (default: --finetune).", flag="--eval"
+    )
+    taylor_batches: int = option(4, "Labelled batches that score channels for taylor.", min=1)
+    backend: str = option(
+        "onnxruntime", "Backend latency is measured on.", choices=lambda: tuple(BACKENDS)
+    )
+    threads: int | None = option(None, "Intra-op threads for latency and training.", min=1)
+    measure_latency: bool = option(
+        True, "Measure latency before/after for the report.", flag="--latency/--no-latency"
+    )
+    seed: int = option(0, "Seeds importance sampling and fine-tuning.")
 
     @property
     def target(self) -> tuple[str, float]:
@@ -77,46 +103,16 @@ class PruneConfig:
     def accuracy_data(self) -> str | None:
         return self.eval_data or self.finetune
 
-    def validate(self) -> PruneConfig:
-        """Return self, or raise :class:`InputError` naming the first bad setting."""
-        from deploykit.prune.importance import IMPORTANCES
-        from deploykit.targets import get_backend
-
+    def __post_init__(self) -> None:
+        check_options(self)
         given = [v for v in (self.ratio, self.target_macs, self.target_latency_ms) if v is not None]
         if len(given) != 1:
             raise InputError(
                 "give exactly one pruning target",
                 "pass one of --ratio, --target-macs, --target-latency-ms",
             )
-        for name, value in (("--ratio", self.ratio), ("--target-macs", self.target_macs)):
-            if value is not None and not 0.0 < value < 1.0:
-                raise InputError(f"{name} must be between 0 and 1 (exclusive), got {value}")
-        if self.target_latency_ms is not None and self.target_latency_ms <= 0:
-            raise InputError(f"--target-latency-ms must be positive, got {self.target_latency_ms}")
-        if self.importance not in IMPORTANCES:
-            raise InputError(
-                f"unknown importance {self.importance!r}", f"use one of {', '.join(IMPORTANCES)}"
-            )
-        if not 0.0 < self.max_ratio < 1.0:
-            raise InputError(f"max_ratio must be between 0 and 1, got {self.max_ratio}")
-        for name, value in (
-            ("--round-to", self.round_to),
-            ("--min-channels", self.min_channels),
-            ("--steps", self.steps),
-        ):
-            if value < 1:
-                raise InputError(f"{name} must be at least 1, got {value}")
-        if not 0.0 <= self.distill <= 1.0:
-            raise InputError(
-                f"--distill must be between 0 and 1, got {self.distill}",
-                "0 trains on labels only, 1 on the unpruned model's outputs only",
-            )
         if self.distill and not self.finetune:
             raise InputError("--distill needs --finetune DATA", "name the data to fine-tune on")
-        if self.epochs < 0:
-            raise InputError(f"--epochs must be 0 or more, got {self.epochs}")
-        get_backend(self.backend)
-        return self
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from deploykit.spec import InputSpec
-from deploykit.train import Progress
+from deploykit.train import Progress, TrainConfig
 
 
 def accuracy(model: Any, spec: InputSpec, data: str) -> float:
@@ -30,13 +30,9 @@ def finetune(
     model: Any,
     spec: InputSpec,
     data: str,
-    epochs: int,
-    lr: float = 1e-3,
-    seed: int = 0,
-    threads: int | None = None,
+    config: TrainConfig,
     progress: Progress | None = None,
     teacher: Any = None,
-    distill: float = 0.0,
 ) -> Any:
     """Fine-tune ``model`` in place on the train split of ``data``; return it in eval mode.
 
@@ -44,19 +40,15 @@ def finetune(
         model: the pruned torch module.
         spec: its input spec (drives preprocessing).
         data: ``digits``, an ImageFolder directory or a ``.npz`` file.
-        epochs: passes over the training split (0: BatchNorm re-estimation only, done last).
-        lr: peak learning rate.
-        seed: fixes shuffling, augmentation and initial state.
-        threads: torch intra-op threads (None: unchanged).
+        config: epochs (0: BatchNorm re-estimation only, done last), learning rate, seed,
+            threads and distillation weight.
         progress: called as ``progress(step, total_steps, loss)``.
-        teacher: the unpruned model, distilled into ``model`` when ``distill > 0``.
-        distill: weight of the teacher's soft targets in the loss.
+        teacher: the unpruned model, distilled into ``model`` when ``config.distill > 0``.
     """
     from deploykit.data import load_dataset
-    from deploykit.train import TrainConfig, fit
+    from deploykit.train import fit
 
-    if epochs > 0:
-        config = TrainConfig(epochs=epochs, lr=lr, seed=seed, threads=threads, distill=distill)
+    if config.epochs > 0:
         fit(model, load_dataset(data, split="train"), spec, config, progress, teacher=teacher)
     recalibrate(model, spec, data)  # statistics of the final weights, not a running blend
     return model.eval()

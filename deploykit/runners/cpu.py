@@ -75,8 +75,9 @@ def saturation_warning(artifact: Path | str, flags: Iterable[str]) -> str | None
     Reads the artifact's manifest; files without one are not judged.
     """
     from deploykit.manifest import read_manifest
+    from deploykit.targets import format_of
 
-    if not str(artifact).endswith(".onnx") or not lacks_vnni(flags):
+    if format_of(artifact) != "onnx" or not lacks_vnni(flags):
         return None
     manifest = read_manifest(Path(artifact))
     if manifest is None or manifest.precision != "int8":

@@ -6,12 +6,7 @@ import numpy as np
 
 from deploykit.errors import MissingBackendError
 from deploykit.runners.base import Runner
-
-_PROVIDERS = {
-    "onnxruntime": ["CPUExecutionProvider"],
-    "ort-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-    "ort-trt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-}
+from deploykit.targets import get_backend
 
 
 class OrtRunner(Runner):
@@ -22,7 +17,7 @@ class OrtRunner(Runner):
     def _open_impl(self) -> None:
         import onnxruntime as ort
 
-        wanted = _PROVIDERS[self.backend]
+        wanted = list(get_backend(self.backend).providers)
         if wanted[0] not in ort.get_available_providers():
             raise MissingBackendError(
                 f"ONNX Runtime here has no {wanted[0]} (it has {', '.join(ort.get_available_providers())})",

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from deploykit.errors import InputError, ModelLoadError
-from deploykit.spec import InputSpec
+from deploykit.options import check_options, option
+from deploykit.spec import InputSpec, parse_shape
 
-# Reference form -> module whose ``load(ref, options)`` builds a LoadedModel.
+# File format (from the capability table) -> module whose ``load(ref, options)`` builds a LoadedModel.
 _FILE_LOADERS = {
-    ".onnx": "deploykit.sources.onnx",
-    ".pt2": "deploykit.sources.pt2",
-    ".pt": "deploykit.sources.checkpoint",
-    ".pth": "deploykit.sources.checkpoint",
+    "onnx": "deploykit.sources.onnx",
+    "pt2": "deploykit.sources.pt2",
+    "checkpoint": "deploykit.sources.checkpoint",
+    "keras": "deploykit.sources.keras",
 }
 
 
@@ -31,11 +32,20 @@ class SourceOptions:
         trust_code: allow Keras Lambda layers and custom objects (runs code from the file).
     """
 
-    num_classes: int | None = None
-    weights: Path | None = None
-    input_shape: tuple[int, ...] | None = None
-    trust_pickle: bool = False
-    trust_code: bool = False
+    num_classes: int | None = option(None, "Classifier width (default: the model's).", min=1)
+    weights: Path | None = option(None, "state_dict file, loaded with weights_only=True.")
+    input_shape: tuple[int, ...] | None = option(
+        None, "Input shape, e.g. 1x3x224x224 (NCHW) or 1x96x96x3 (NHWC).", parse=parse_shape, min=1
+    )
+    trust_pickle: bool = option(
+        False, "Allow unpickling a whole-model .pt or pickled .pt2 entries (runs its code)."
+    )
+    trust_code: bool = option(
+        False, "Allow Keras Lambda layers and custom objects (runs code from the file)."
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 @dataclass
@@ -64,11 +74,11 @@ class LoadedModel:
 
 
 def _loader_for(ref: str) -> str:
-    suffix = Path(ref).suffix.lower()
-    if suffix in _FILE_LOADERS:
-        return _FILE_LOADERS[suffix]
-    if suffix in (".keras", ".h5") or ref.startswith("keras:"):
-        return "deploykit.sources.keras"
+    from deploykit.targets import suffix_formats
+
+    fmt = "keras" if ref.startswith("keras:") else suffix_formats().get(Path(ref).suffix.lower())
+    if fmt in _FILE_LOADERS:
+        return _FILE_LOADERS[fmt]
     if ":" in ref and not Path(ref).exists():
         return "deploykit.sources.factory"
     if Path(ref).exists():

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from deploykit.runners.onnxruntime import OrtRunner
-from deploykit.targets import BACKENDS, Backend
+from deploykit.targets import Backend, register_backend
 
 CRASH_AT_BATCH = 8  # batch size at which the "crash-on-b8" backend segfaults
 
@@ -55,13 +55,9 @@ class HangRunner(_CpuOrt):
             time.sleep(1)
 
 
-BACKENDS.update(
-    {
-        name: Backend(name, ("onnx",), __name__, cls)
-        for name, cls in (
-            ("crash-segv", "SegfaultRunner"),
-            ("crash-on-b8", "CrashOnBatchRunner"),
-            ("hang", "HangRunner"),
-        )
-    }
-)
+for _name, _cls in (
+    ("crash-segv", "SegfaultRunner"),
+    ("crash-on-b8", "CrashOnBatchRunner"),
+    ("hang", "HangRunner"),
+):
+    register_backend(Backend(_name, ("onnx",), __name__, _cls, providers=("CPUExecutionProvider",)))

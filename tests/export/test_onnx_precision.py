@@ -232,7 +232,7 @@ def test_uint8_activations_option_for_cpu_runtimes(
         "-o",
         tmp_path / "bad",
     )
-    user_error(bad, "unknown activation type")
+    user_error(bad, "--option activations: unknown value 'int4'")
     assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
 
 
@@ -280,4 +280,4 @@ def test_int7_weights_for_cpus_without_vnni(
         "-o",
         tmp_path / "bad",
     )
-    user_error(bad, "unknown weight type")
+    user_error(bad, "--option weights: unknown value")

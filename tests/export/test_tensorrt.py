@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 
 from deploykit.errors import InputError
-from deploykit.export.tensorrt import DEFAULTS, plan
+from deploykit.export import ExportRequest
+from deploykit.export.tensorrt import plan
 from deploykit.optional import available
+from deploykit.targets import TARGETS
 from deploykit.tensorrt_compat import gpu_ready
+
+DEFAULTS = TARGETS["trt"].resolve_options({})
 
 
 def test_tensorrt_11_is_strongly_typed_and_reads_precision_from_the_onnx_graph():
@@ -33,8 +37,8 @@ def test_tensorrt_10_uses_builder_flags():
 def test_legacy_calibrator_and_unknown_options_are_refused():
     with pytest.raises(InputError, match="TensorRT <= 10"):
         plan("11.0.0", "int8", {**DEFAULTS, "calibrator": "legacy"})
-    with pytest.raises(InputError, match="unknown TensorRT option 'workspce'"):
-        plan("10.3.0", "fp32", {**DEFAULTS, "workspce": 1024})
+    with pytest.raises(InputError, match="trt has no option 'workspce'"):
+        ExportRequest(target="trt", options={"workspce": 1024})
 
 
 @pytest.mark.skipif(available("tensorrt"), reason="TensorRT is installed here")

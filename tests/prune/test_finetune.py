@@ -8,6 +8,7 @@ import torch
 
 from deploykit.prune import PruneConfig, prune
 from deploykit.prune.finetune import finetune, recalibrate
+from deploykit.train import TrainConfig
 
 
 def test_finetuning_recovers_accuracy(trained_resnet, tiny_digits):
@@ -21,7 +22,7 @@ def test_finetuning_is_reproducible_with_a_fixed_seed(trained_resnet, tiny_digit
     spec = trained_resnet.spec
     first, second = (copy.deepcopy(trained_resnet.model) for _ in range(2))
     for model in (first, second):
-        finetune(model, spec, tiny_digits, epochs=1, seed=3)
+        finetune(model, spec, tiny_digits, TrainConfig(epochs=1, seed=3))
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(first(x), second(x))

@@ -1,0 +1,501 @@
+"""Options declared once, as dataclass field metadata.
+
+A request or config dataclass declares each setting with :func:`option`: its default, help,
+flag, choices (read from the capability table), range and unit. From that one declaration:
+
+- :func:`declared` builds a verb's Typer signature (every parameter typed with such a
+  dataclass is expanded into its options; :class:`Partial` for "override only what is given");
+- :func:`check_options` (called by the dataclasses' ``__post_init__``) checks ranges,
+  finiteness and choices, for the CLI, suites and library callers alike;
+- :func:`from_mapping` builds the dataclass from a suite's YAML mapping, with one-line errors;
+- :func:`options_markdown` writes the README's options tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import math
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+from deploykit.errors import InputError
+
+_KEY = "deploykit.option"
+
+
+@dataclass(frozen=True)
+class Opt:
+    """How one dataclass field appears to users.
+
+    Attributes:
+        help: one sentence for ``--help``, the README and suite errors.
+        flag: the CLI flag (default ``--field-name``; ``--a/--b`` for booleans).
+        short: a one-letter alias such as ``-o``.
+        choices: allowed values, or a callable returning them (read from the capability table).
+        min, max: allowed range for numbers (inclusive unless ``exclusive``).
+        exclusive: the range bounds themselves are not allowed.
+        unit: shown after the range in help (``ms``, ``s``, ``points``).
+        parse: turns the command-line text into the field's value (lists, shapes, KEY=VALUE).
+        key: the suite YAML key (default: the field name; ``None`` with ``suite=False``).
+        cli: whether the option is on the command line.
+        suite: whether a suite may set it.
+    """
+
+    help: str
+    flag: str | None = None
+    short: str | None = None
+    choices: tuple[str, ...] | Callable[[], Iterable[str]] | None = None
+    min: float | None = None
+    max: float | None = None
+    exclusive: bool = False
+    unit: str | None = None
+    parse: Callable[[Any], Any] | None = None
+    key: str | None = None
+    cli: bool = True
+    suite: bool = True
+
+    def allowed(self) -> tuple[str, ...] | None:
+        """The choices as a tuple (calling the table lookup if it is one)."""
+        if self.choices is None:
+            return None
+        return tuple(self.choices() if callable(self.choices) else self.choices)
+
+    def range_text(self) -> str:
+        """``in [0, 1]``, ``at least 1``, ``> 0`` ... or ``""``."""
+        unit = f" {self.unit}" if self.unit else ""
+        lo, hi = self.min, self.max
+        if lo is not None and hi is not None:
+            brackets = "()" if self.exclusive else "[]"
+            return f"in {brackets[0]}{_num(lo)}, {_num(hi)}{brackets[1]}{unit}"
+        if lo is not None:
+            return f"{'>' if self.exclusive else 'at least'} {_num(lo)}{unit}"
+        if hi is not None:
+            return f"{'<' if self.exclusive else 'at most'} {_num(hi)}{unit}"
+        return unit.strip()
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def option(default: Any = MISSING, help: str = "", **settings: Any) -> Any:
+    """A dataclass field with an :class:`Opt` declaration.
+
+    Args:
+        default: the field default (immutable; use ``default_factory=`` for others).
+        help: the option's help sentence.
+        **settings: the other :class:`Opt` attributes, plus ``default_factory``.
+    """
+    factory = settings.pop("default_factory", MISSING)
+    meta = {_KEY: Opt(help, **settings)}
+    if factory is not MISSING:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def opt_of(field: dataclasses.Field) -> Opt | None:
+    """The declaration on ``field``, if it has one."""
+    return field.metadata.get(_KEY)
+
+
+def declared_fields(cls: type) -> list[tuple[dataclasses.Field, Opt, Any]]:
+    """``(field, declaration, resolved type)`` for every declared field of ``cls``, in order."""
+    hints = typing.get_type_hints(cls)
+    return [(f, o, hints[f.name]) for f in dataclasses.fields(cls) if (o := opt_of(f)) is not None]
+
+
+def flag_of(field: dataclasses.Field, opt: Opt) -> str:
+    """The long CLI flag of a field (for booleans, the positive half)."""
+    if opt.flag:
+        return opt.flag.split("/")[0]
+    return "--" + field.name.replace("_", "-")
+
+
+def default_of(field: dataclasses.Field) -> Any:
+    if field.default is not MISSING:
+        return field.default
+    if field.default_factory is not MISSING:
+        return field.default_factory()
+    return MISSING
+
+
+def _is_declared(kind: Any) -> bool:
+    return dataclasses.is_dataclass(kind) and any(opt_of(f) for f in dataclasses.fields(kind))
+
+
+def _strip_optional(kind: Any) -> Any:
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0] if len(rest) == 1 else kind
+    return kind
+
+
+# ---------------------------------------------------------------------------- checking
+
+
+def check_value(label: str, opt: Opt, value: Any) -> None:
+    """Raise :class:`InputError` when ``value`` breaks the declaration (None always passes).
+
+    Args:
+        label: how the user named it (``--iters``, ``suite x.yaml: timing.min_iters``).
+        opt: the declaration.
+        value: the value (a scalar or a tuple of scalars).
+    """
+    if value is None:
+        return
+    for item in value if isinstance(value, (tuple, list)) else (value,):
+        _check_scalar(label, opt, item)
+
+
+def _check_scalar(label: str, opt: Opt, value: Any) -> None:
+    allowed = opt.allowed()
+    if allowed is not None and isinstance(value, str) and value not in allowed:
+        raise InputError(f"{label}: unknown value {value!r}", f"use one of {', '.join(allowed)}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not math.isfinite(value):
+        raise InputError(f"{label}: {value} is not a finite number", "give a number")
+    lo, hi = opt.min, opt.max
+    low = lo is not None and (value <= lo if opt.exclusive else value < lo)
+    high = hi is not None and (value >= hi if opt.exclusive else value > hi)
+    if low or high:
+        raise InputError(
+            f"{label}: {_num(value)} is out of range", f"use a value {opt.range_text()}"
+        )
+
+
+def check_options(obj: Any) -> None:
+    """Check every declared field of a dataclass instance (call it from ``__post_init__``)."""
+    for field, opt, _ in declared_fields(type(obj)):
+        check_value(flag_of(field, opt), opt, getattr(obj, field.name))
+
+
+# ---------------------------------------------------------------------------- suites
+
+
+def suite_keys(cls: type) -> dict[str, dataclasses.Field]:
+    """YAML key -> field, for the fields a suite may set."""
+    return {(o.key or f.name): f for f, o, _ in declared_fields(cls) if o.suite}
+
+
+def from_mapping(cls: type, mapping: Any, where: str, **fixed: Any) -> Any:
+    """Build ``cls`` from a YAML mapping, checking keys, types, ranges and choices.
+
+    Args:
+        cls: a dataclass with declared fields; nested declared dataclasses read nested mappings.
+        mapping: the parsed YAML value.
+        where: how errors name the place (``suite s.yaml: exports[0]``).
+        **fixed: fields set by the caller, not by the suite.
+
+    Raises:
+        InputError: one line naming the key and what is wrong.
+    """
+    if not isinstance(mapping, Mapping):
+        raise InputError(f"{where}: expected a mapping, got {type(mapping).__name__} {mapping!r}")
+    keys = suite_keys(cls)
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = dict(fixed)
+    for key, raw in mapping.items():
+        label = join_key(where, key)
+        if key not in keys:
+            raise InputError(f"{label}: unknown key", f"use one of {', '.join(keys)}")
+        field = keys[key]
+        opt = opt_of(field)
+        kind = _strip_optional(hints[field.name])
+        if raw is None:
+            values[field.name] = None
+            continue
+        if _is_declared(kind):
+            values[field.name] = from_mapping(kind, raw, label)
+            continue
+        value = _typed(label, kind, opt.parse(raw) if opt.parse and isinstance(raw, str) else raw)
+        check_value(label, opt, value)
+        values[field.name] = value
+    return cls(**values)
+
+
+def join_key(where: str, key: Any) -> str:
+    """``suite s.yaml: timing`` + ``min_iters`` -> ``suite s.yaml: timing.min_iters``."""
+    return f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+
+
+def _typed(label: str, kind: Any, value: Any) -> Any:
+    """``value`` checked against a field type (ints pass as floats; lists become tuples)."""
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        item = typing.get_args(kind)[0]
+        return tuple(_typed(f"{label}[{i}]", item, v) for i, v in enumerate(value))
+    if origin is dict or kind is dict:
+        if not isinstance(value, Mapping):
+            raise InputError(f"{label}: expected a mapping, got {value!r}")
+        return dict(value)
+    if kind is Path:
+        return Path(_typed(label, str, value))
+    if kind is Any:
+        return value
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        name = getattr(kind, "__name__", str(kind))
+        raise InputError(f"{label}: expected {name}, got {type(value).__name__} {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------- the CLI
+
+
+def parse_pairs(pairs: Any) -> dict[str, Any]:
+    """``["workspace=2048", "dla=0"]`` -> ``{"workspace": 2048, "dla": 0}`` (JSON values when valid).
+
+    A mapping (from a suite) passes through unchanged.
+    """
+    import json
+
+    if isinstance(pairs, Mapping):
+        return dict(pairs)
+    options: dict[str, Any] = {}
+    for pair in [pairs] if isinstance(pairs, str) else pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"cannot read --option {pair!r}", "write it as KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+class Partial:
+    """Annotate a verb parameter ``Annotated[dict, Partial(Cls)]``: Cls's options, all optional.
+
+    The verb receives only the options the user gave (checked), to lay over a default
+    that depends on other options or files (verification tolerances per precision, the
+    gate's tolerances stored in a baseline).
+    """
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+
+class Without:
+    """Annotate ``Annotated[Cls, Without("a", "b")]``: Cls's options except those fields."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+
+@dataclass(frozen=True)
+class _CliOption:
+    name: str
+    field: dataclasses.Field
+    opt: Opt
+    kind: Any
+    optional: bool
+
+
+def cli_options(cls: type, partial: bool = False) -> list[_CliOption]:
+    """The command-line options of ``cls``, nested declared dataclasses expanded."""
+    found: list[_CliOption] = []
+    for field, opt, kind in declared_fields(cls):
+        if not opt.cli:
+            continue
+        inner = _strip_optional(kind)
+        if _is_declared(inner):
+            found += cli_options(inner, partial)
+            continue
+        found.append(_CliOption(field.name, field, opt, kind, partial))
+    return found
+
+
+def _cli_type(kind: Any, opt: Opt) -> Any:
+    """The type Typer parses: text for lists, shapes and mappings (``opt.parse`` reads it)."""
+    inner = _strip_optional(kind)
+    if opt.parse is not None or typing.get_origin(inner) in (tuple, dict) or inner is dict:
+        return list[str] if typing.get_origin(inner) is dict or inner is dict else str
+    return inner
+
+
+def _parameter(cli: _CliOption) -> inspect.Parameter:
+    opt, field = cli.opt, cli.field
+    kind = _cli_type(cli.kind, opt)
+    default = None if cli.optional else default_of(field)
+    if default is not None and kind is str and isinstance(default, tuple):
+        default = ",".join(map(str, default)) or None
+    if isinstance(default, dict):
+        default = None
+    decls = [opt.flag or flag_of(field, opt)]
+    if kind is bool and "/" not in decls[0] and default is True:
+        decls = [f"{decls[0]}/--no-{decls[0][2:]}"]
+    if opt.short:
+        decls.append(opt.short)
+    typer = _typer()
+    info = typer.Option(*decls, help=help_text(opt), show_default=not cli.optional)
+    nullable = default is None
+    annotation = Annotated[Optional[kind] if nullable else kind, info]
+    return inspect.Parameter(
+        cli.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+def help_text(opt: Opt) -> str:
+    """Help with the choices and range appended, as ``--help`` and the README show it."""
+    parts = [opt.help]
+    if allowed := opt.allowed():
+        parts.append(f"One of: {', '.join(allowed)}.")
+    if text := opt.range_text():
+        parts.append(f"Range: {text}.")
+    return " ".join(parts)
+
+
+def _typer():
+    import typer
+
+    return typer
+
+
+def _cli_value(cli: _CliOption, raw: Any) -> Any:
+    """The field value from what Typer parsed."""
+    if raw is None:
+        return None
+    opt, kind = cli.opt, _strip_optional(cli.kind)
+    if opt.parse is not None:
+        return opt.parse(raw)
+    if typing.get_origin(kind) is tuple:
+        item = typing.get_args(kind)[0]
+        parts = [p.strip() for p in str(raw).split(",") if p.strip()]
+        try:
+            return tuple(item(p) for p in parts)
+        except ValueError:
+            raise InputError(
+                f"{flag_of(cli.field, opt)}: cannot read {raw!r}",
+                f"give comma-separated {item.__name__} values",
+            ) from None
+    return raw
+
+
+def declared(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a verb the Typer signature its declared dataclasses describe.
+
+    Parameters annotated with a declared dataclass (or ``Annotated[dict, Partial(Cls)]``)
+    are replaced by one keyword option per declared field (nested declared dataclasses
+    expanded); the wrapper builds the dataclass from them, which checks every value once.
+    Other parameters (arguments, output paths, display flags) stay as written.
+    """
+    hints = typing.get_type_hints(func, include_extras=True)
+    own: list[inspect.Parameter] = []
+    groups: dict[str, tuple[type, bool, list[_CliOption]]] = {}
+    for param in inspect.signature(func).parameters.values():
+        kind = hints.get(param.name, param.annotation)
+        marks = getattr(kind, "__metadata__", ())
+        partial = next((m for m in marks if isinstance(m, Partial)), None)
+        without = next((m.names for m in marks if isinstance(m, Without)), ())
+        base = typing.get_origin(kind) is Annotated and typing.get_args(kind)[0]
+        if partial is not None:
+            groups[param.name] = (partial.cls, True, cli_options(partial.cls, partial=True))
+        elif _is_declared(kind) or (without and _is_declared(base)):
+            cls = base if without else kind
+            options = [c for c in cli_options(cls) if c.name not in without]
+            groups[param.name] = (cls, False, options)
+        else:
+            own.append(param.replace(annotation=kind))
+    seen = {p.name for p in own}
+    generated = []
+    for _, _, options in groups.values():
+        for cli in options:
+            if cli.name in seen:
+                raise TypeError(f"{func.__name__}: option {cli.name!r} is declared twice")
+            seen.add(cli.name)
+            generated.append(_parameter(cli))
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        call = {p.name: kwargs.pop(p.name) for p in own if p.name in kwargs}
+        for name, (cls, partial, options) in groups.items():
+            given = {c.name: _cli_value(c, kwargs.get(c.name)) for c in options}
+            if partial:
+                for c in options:
+                    check_value(flag_of(c.field, c.opt), c.opt, given[c.name])
+                call[name] = {k: v for k, v in given.items() if v is not None}
+            else:
+                call[name] = build(cls, {k: v for k, v in given.items() if v is not None})
+        return func(**call)
+
+    positional = [p for p in own if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in positional]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in positional]
+    wrapper.__signature__ = inspect.Signature([*params, *keyword, *generated])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        p.name: p.annotation for p in wrapper.__signature__.parameters.values()
+    }  # type: ignore[attr-defined]
+    wrapper.__dict__.pop("__wrapped__", None)
+    return wrapper
+
+
+def build(cls: type, values: Mapping[str, Any]) -> Any:
+    """``cls`` from flat option values, nested declared dataclasses filled from the same map."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        inner = _strip_optional(hints[field.name])
+        if _is_declared(inner) and opt_of(field) and opt_of(field).cli:
+            kwargs[field.name] = build(inner, values)
+        elif field.name in values:
+            kwargs[field.name] = values[field.name]
+    return cls(**kwargs)
+
+
+def overlay(base: Any, top: Any) -> Any:
+    """``base`` with every declared field that ``top`` changed from its default taken from ``top``.
+
+    This is how command-line options override a suite: what the user set wins, the rest
+    comes from the file.
+    """
+    changes = {}
+    hints = typing.get_type_hints(type(base))
+    for field in dataclasses.fields(base):
+        if opt_of(field) is None:
+            continue
+        mine, theirs = getattr(base, field.name), getattr(top, field.name)
+        if (
+            _is_declared(_strip_optional(hints[field.name]))
+            and mine is not None
+            and theirs is not None
+        ):
+            changes[field.name] = overlay(mine, theirs)
+        elif theirs != default_of(field):
+            changes[field.name] = theirs
+    return dataclasses.replace(base, **changes)
+
+
+# ---------------------------------------------------------------------------- docs
+
+
+def options_markdown(*classes: type) -> str:
+    """A Markdown table of the CLI options of ``classes`` (flag, default, meaning)."""
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    for cls in classes:
+        for cli in cli_options(cls):
+            default = default_of(cli.field)
+            shown = "—" if default in (None, (), {}) else f"`{_show(default)}`"
+            flag = cli.opt.flag or flag_of(cli.field, cli.opt)
+            meaning = help_text(cli.opt).replace("|", "\\|")
+            rows.append(f"| `{flag}` | {shown} | {meaning} |")
+    return "\n".join(rows)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
