@@ -8,7 +8,7 @@ flag, choices (read from the capability table), range and unit. From that one de
 - :func:`check_options` (called by the dataclasses' ``__post_init__``) checks ranges,
   finiteness and choices, for the CLI, suites and library callers alike;
 - :func:`from_mapping` builds the dataclass from a suite's YAML mapping, with one-line errors;
-- :func:`options_markdown` writes the README's options tables.
+- ``deploykit.cli.docs`` writes the README's options tables from the commands built so.
 """
 
 from __future__ import annotations
@@ -283,8 +283,9 @@ class Partial:
     gate's tolerances stored in a baseline).
     """
 
-    def __init__(self, cls: type) -> None:
+    def __init__(self, cls: type, note: str = "Default: {default}.") -> None:
         self.cls = cls
+        self.note = note
 
 
 class Without:
@@ -300,10 +301,10 @@ class _CliOption:
     field: dataclasses.Field
     opt: Opt
     kind: Any
-    optional: bool
+    note: str | None = None  # set for Partial options: where their default comes from
 
 
-def cli_options(cls: type, partial: bool = False) -> list[_CliOption]:
+def cli_options(cls: type, note: str | None = None) -> list[_CliOption]:
     """The command-line options of ``cls``, nested declared dataclasses expanded."""
     found: list[_CliOption] = []
     for field, opt, kind in declared_fields(cls):
@@ -311,9 +312,9 @@ def cli_options(cls: type, partial: bool = False) -> list[_CliOption]:
             continue
         inner = _strip_optional(kind)
         if _is_declared(inner):
-            found += cli_options(inner, partial)
+            found += cli_options(inner, note)
             continue
-        found.append(_CliOption(field.name, field, opt, kind, partial))
+        found.append(_CliOption(field.name, field, opt, kind, note))
     return found
 
 
@@ -328,7 +329,8 @@ def _cli_type(kind: Any, opt: Opt) -> Any:
 def _parameter(cli: _CliOption) -> inspect.Parameter:
     opt, field = cli.opt, cli.field
     kind = _cli_type(cli.kind, opt)
-    default = None if cli.optional else default_of(field)
+    optional = cli.note is not None
+    default = None if optional else default_of(field)
     if default is not None and kind is str and isinstance(default, tuple):
         default = ",".join(map(str, default)) or None
     if isinstance(default, dict):
@@ -339,7 +341,10 @@ def _parameter(cli: _CliOption) -> inspect.Parameter:
     if opt.short:
         decls.append(opt.short)
     typer = _typer()
-    info = typer.Option(*decls, help=help_text(opt), show_default=not cli.optional)
+    text = help_text(opt)
+    if optional:
+        text += " " + cli.note.format(default=_show(default_of(field)))
+    info = typer.Option(*decls, help=text, show_default=not optional)
     nullable = default is None
     annotation = Annotated[Optional[kind] if nullable else kind, info]
     return inspect.Parameter(
@@ -401,7 +406,7 @@ def declared(func: Callable[..., Any]) -> Callable[..., Any]:
         without = next((m.names for m in marks if isinstance(m, Without)), ())
         base = typing.get_origin(kind) is Annotated and typing.get_args(kind)[0]
         if partial is not None:
-            groups[param.name] = (partial.cls, True, cli_options(partial.cls, partial=True))
+            groups[param.name] = (partial.cls, True, cli_options(partial.cls, partial.note))
         elif _is_declared(kind) or (without and _is_declared(base)):
             cls = base if without else kind
             options = [c for c in cli_options(cls) if c.name not in without]
@@ -477,25 +482,7 @@ def overlay(base: Any, top: Any) -> Any:
     return dataclasses.replace(base, **changes)
 
 
-# ---------------------------------------------------------------------------- docs
-
-
-def options_markdown(*classes: type) -> str:
-    """A Markdown table of the CLI options of ``classes`` (flag, default, meaning)."""
-    rows = ["| option | default | meaning |", "|---|---|---|"]
-    for cls in classes:
-        for cli in cli_options(cls):
-            default = default_of(cli.field)
-            shown = "—" if default in (None, (), {}) else f"`{_show(default)}`"
-            flag = cli.opt.flag or flag_of(cli.field, cli.opt)
-            meaning = help_text(cli.opt).replace("|", "\\|")
-            rows.append(f"| `{flag}` | {shown} | {meaning} |")
-    return "\n".join(rows)
-
-
 def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value))
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
+    return "none" if value is None else str(value)

@@ -27,7 +27,7 @@ def bench(
         Optional[Path],
         typer.Option("--suite", help="A suite YAML (models x targets x precisions x batch sizes)."),
     ] = None,
-    out_dir: Annotated[
+    results_dir: Annotated[
         Optional[Path],
         typer.Option(
             "-o",
@@ -59,9 +59,9 @@ def bench(
         from deploykit.bench.suite import load_suite, prepare_items
 
         spec = load_suite(suite, overrides=config)
-        out_dir = out_dir or Path("results")
+        results_dir = results_dir or Path("results")
         with console.status("preparing artifacts") as status:
-            bench_items, artifacts = prepare_items(spec, out_dir, status.update)
+            bench_items, artifacts = prepare_items(spec, results_dir, status.update)
         for record in artifacts:
             verb = "reused" if record["reused"] else "exported"
             console.print(f"{verb} {record['artifact']}")
@@ -85,7 +85,7 @@ def bench(
             check_delegate(runner_extra)
         config = replace(config, runner_extra=runner_extra)
         bench_items, extra, title = list(items), None, "deploykit bench"
-    paths = _output_paths(out_dir, json_path, csv_path, markdown_path, html_path)
+    paths = _output_paths(results_dir, json_path, csv_path, markdown_path, html_path)
     run = _run_with_progress(bench_items, config, paths.get("json"), extra)
     from deploykit.bench.report import results_table, summary_lines
 
@@ -95,17 +95,17 @@ def bench(
     _write_reports(run, paths, title)
 
 
-def _output_paths(out_dir: Path | None, *explicit: Path | None) -> dict[str, Path]:
+def _output_paths(results_dir: Path | None, *explicit: Path | None) -> dict[str, Path]:
     """Where each report goes: explicit options win over the -o folder's default names."""
     names = ("json", "csv", "markdown", "html")
     defaults = ("results.json", "results.csv", "results.md", "report.html")
     paths = {n: p for n, p in zip(names, explicit, strict=True) if p is not None}
-    if out_dir is not None:
+    if results_dir is not None:
         from deploykit.fileio import ensure_dir
 
-        ensure_dir(out_dir)
+        ensure_dir(results_dir)
         for name, default in zip(names, defaults, strict=True):
-            paths.setdefault(name, out_dir / default)
+            paths.setdefault(name, results_dir / default)
     return paths
 
 

@@ -22,7 +22,7 @@ def compare(
         ),
     ],
     baseline: Annotated[Path, typer.Option("--baseline", help="The baseline results file.")],
-    tolerances: Annotated[dict, Partial(Tolerances)],
+    tolerances: Annotated[dict, Partial(Tolerances, "Default: the baseline's, else {default}.")],
     junit: Annotated[
         Optional[Path], typer.Option("--junit", help="Write JUnit XML here (one case per check).")
     ] = None,

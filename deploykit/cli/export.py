@@ -21,7 +21,7 @@ def export(
         str, typer.Argument(help="Registry name, module:factory, .pt2, .onnx, .keras.")
     ],
     request: ExportRequest,
-    tolerance: Annotated[dict, Partial(Tolerance)],
+    tolerance: Annotated[dict, Partial(Tolerance, "Default: per precision ({default} for fp32).")],
     source: SourceOptions,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:

@@ -79,9 +79,6 @@ def inspect(
     ],
     request: InspectRequest,
     source: SourceOptions,
-    out_dir: Annotated[
-        Path, typer.Option("-o", "--out", help="Folder for feature-map PNGs.")
-    ] = Path("maps"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Look inside a model: weight statistics per layer, feature maps, or a graph summary."""
@@ -113,7 +110,12 @@ def inspect(
         from deploykit.inspect.featuremaps import feature_maps as render
 
         records = render(
-            loaded.model, loaded.spec, feature_maps, list(layers), out_dir, request.max_channels
+            loaded.model,
+            loaded.spec,
+            feature_maps,
+            list(layers),
+            request.out_dir,
+            request.max_channels,
         )
         if as_json:
             out.print_json(json.dumps(records))

@@ -23,14 +23,12 @@ class Tolerance:
     """
 
     max_abs: float | None = option(
-        1e-3, "Max |logit diff| relative to the largest |logit| (default per precision).",
+        1e-3, "Max |logit diff| relative to the largest |logit|.",
         flag="--atol", min=0,
     )  # fmt: skip
-    min_cosine: float = option(
-        0.9999, "Smallest mean cosine similarity (default per precision).", min=-1, max=1
-    )
+    min_cosine: float = option(0.9999, "Smallest mean cosine similarity.", min=-1, max=1)
     min_top1_agreement: float = option(
-        0.98, "Smallest share of samples with the same top-1 (default per precision).",
+        0.98, "Smallest share of samples with the same top-1.",
         flag="--min-agreement", min=0, max=1,
     )  # fmt: skip
 

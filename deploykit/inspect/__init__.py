@@ -25,12 +25,14 @@ class InspectRequest:
         layers: layer names for the feature maps.
         max_channels: channels drawn per layer.
         eps: weights with ``|w| < eps`` count as near zero.
+        out_dir: folder for the feature-map PNGs.
     """
 
     feature_maps: Path | None = option(None, "Image whose activations to render as PNG grids.")
     layers: tuple[str, ...] = option((), "Layer names for --feature-maps, e.g. layer1,layer3.")
     max_channels: int = option(DEFAULT_MAX_CHANNELS, "Channels drawn per layer.", min=1)
     eps: float = option(DEFAULT_EPS, "Weights with |w| < eps count as near zero.", min=0)
+    out_dir: Path = option(Path("maps"), "Folder for feature-map PNGs.", flag="--out", short="-o")
 
     def __post_init__(self) -> None:
         check_options(self)
