@@ -8,6 +8,10 @@ help and the tests all read it. Plugins add backends with :func:`register_backen
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,12 +182,41 @@ SOURCE_FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 BACKENDS: dict[str, Backend] = {}
+# Modules or .py files (os.pathsep-separated) imported before the table is read; they
+# call register_backend(). The bench workers import them too.
+PLUGINS_ENV = "DEPLOYKIT_BENCH_PLUGINS"
 
 
 def register_backend(backend: Backend) -> Backend:
     """Add (or replace) a backend in the table; plugins call this."""
     BACKENDS[backend.name] = backend
     return backend
+
+
+def load_plugins() -> list[str]:
+    """Import the modules or files named in ``$DEPLOYKIT_BENCH_PLUGINS``; return their names."""
+    loaded = []
+    for entry in filter(None, os.environ.get(PLUGINS_ENV, "").split(os.pathsep)):
+        if entry.endswith(".py"):
+            name = f"deploykit_bench_plugin_{Path(entry).stem}"
+            if name not in sys.modules:
+                spec = importlib.util.spec_from_file_location(name, entry)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load bench plugin {entry}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+        else:
+            importlib.import_module(entry)
+            name = entry
+        loaded.append(name)
+    return loaded
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every backend's name, plugins included (the ``--backend`` choices)."""
+    load_plugins()
+    return tuple(BACKENDS)
 
 
 for _backend in (

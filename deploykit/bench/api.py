@@ -18,13 +18,12 @@ from deploykit.bench.results import BenchRun, Cell
 from deploykit.bench.stats import paired, unpack_bits
 from deploykit.bench.subjects import Subject, resolve
 from deploykit.bench.timing import TimingConfig
-from deploykit.bench.worker import load_plugins
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.metrics import fidelity
 from deploykit.options import check_options, option
 from deploykit.sources import SourceOptions
-from deploykit.targets import BACKENDS, get_backend
+from deploykit.targets import backend_names, get_backend, load_plugins
 
 Progress = Callable[[str], None]
 CellDone = Callable[[Cell, int, int], None]
@@ -54,7 +53,7 @@ class BenchConfig:
     data: str = option("digits", "Labelled set: digits, an ImageFolder, or a .npz.")
     backends: tuple[str, ...] = option(
         (), "Backends, comma-separated (default: each format's own).", flag="--backend",
-        choices=lambda: tuple(BACKENDS),
+        choices=backend_names,
     )  # fmt: skip
     batch_sizes: tuple[int, ...] = option(
         (1,), "Batch sizes, e.g. 1,8,32.", flag="--batch", key="batch", min=1

@@ -7,43 +7,18 @@
 so when the runtime segfaults, hangs or is killed for memory, the parent knows
 what finished and which cell was running.
 
-Backend plugins: modules (or ``.py`` files) listed in ``DEPLOYKIT_BENCH_PLUGINS``
-(separated by ``os.pathsep``) are imported first; they may add entries to
-``deploykit.targets.BACKENDS``. The tests use this to run deliberately crashing
+Backend plugins (``DEPLOYKIT_BENCH_PLUGINS``, see :func:`deploykit.targets.load_plugins`)
+are imported first, as in the parent. The tests use this to run deliberately crashing
 runners through the real isolation path.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
-
-PLUGINS_ENV = "DEPLOYKIT_BENCH_PLUGINS"
-
-
-def load_plugins() -> list[str]:
-    """Import the modules or files named in ``$DEPLOYKIT_BENCH_PLUGINS``; return their names."""
-    loaded = []
-    for entry in filter(None, os.environ.get(PLUGINS_ENV, "").split(os.pathsep)):
-        if entry.endswith(".py"):
-            name = f"deploykit_bench_plugin_{Path(entry).stem}"
-            if name not in sys.modules:
-                spec = importlib.util.spec_from_file_location(name, entry)
-                if spec is None or spec.loader is None:
-                    raise ImportError(f"cannot load bench plugin {entry}")
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
-                spec.loader.exec_module(module)
-        else:
-            importlib.import_module(entry)
-            name = entry
-        loaded.append(name)
-    return loaded
 
 
 def source_options_from(data: dict[str, Any]):
@@ -77,6 +52,7 @@ def run_job(job_dir: Path) -> int:
 
         from deploykit.bench.cells import GroupPlan, measure_group
         from deploykit.bench.subjects import resolve
+        from deploykit.targets import load_plugins
 
         load_plugins()
         job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))

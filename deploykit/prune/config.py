@@ -7,7 +7,7 @@ from typing import Any
 
 from deploykit.errors import InputError
 from deploykit.options import check_options, option
-from deploykit.targets import BACKENDS
+from deploykit.targets import backend_names
 
 
 def _importances() -> tuple[str, ...]:
@@ -79,7 +79,7 @@ class PruneConfig:
     )
     taylor_batches: int = option(4, "Labelled batches that score channels for taylor.", min=1)
     backend: str = option(
-        "onnxruntime", "Backend latency is measured on.", choices=lambda: tuple(BACKENDS)
+        "onnxruntime", "Backend latency is measured on.", choices=backend_names
     )
     threads: int | None = option(None, "Intra-op threads for latency and training.", min=1)
     measure_latency: bool = option(

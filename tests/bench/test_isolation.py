@@ -15,7 +15,7 @@ import pytest
 
 from deploykit import targets
 from deploykit.bench import BenchConfig, TimingConfig, run_bench
-from deploykit.bench.worker import PLUGINS_ENV
+from deploykit.targets import PLUGINS_ENV
 
 PLUGIN = Path(__file__).with_name("crashing_backends.py")
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0.0, min_iters=5, min_s=0.05, max_s=2)
