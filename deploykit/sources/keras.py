@@ -16,7 +16,7 @@ from deploykit.fileio import existing_file, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
 from deploykit.spec import InputSpec, Preprocess
-from deploykit.tensorflow_compat import import_keras
+from deploykit.tensorflow_compat import import_keras, keras_application_names
 
 DEFAULT_HW = (224, 224)
 
@@ -133,7 +133,7 @@ def _application(ref: str, options: SourceOptions) -> LoadedModel:
     name = ref.partition(":")[2]
     factory = getattr(keras.applications, name, None)
     if not name or not callable(factory) or not name[:1].isupper():
-        known = [n for n in dir(keras.applications) if n[:1].isupper()]
+        known = [n for n, _ in keras_application_names()]
         close = [n for n in known if n.lower().startswith(name.lower()[:5])] or known[:6]
         raise ModelLoadError(
             f"keras.applications has no model {name!r}", f"e.g. keras:{', keras:'.join(close)}"
