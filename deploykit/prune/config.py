@@ -78,9 +78,7 @@ class PruneConfig:
         None, "Labelled set for top-1 (default: --finetune).", flag="--eval"
     )
     taylor_batches: int = option(4, "Labelled batches that score channels for taylor.", min=1)
-    backend: str = option(
-        "onnxruntime", "Backend latency is measured on.", choices=backend_names
-    )
+    backend: str = option("onnxruntime", "Backend latency is measured on.", choices=backend_names)
     threads: int | None = option(None, "Intra-op threads for latency and training.", min=1)
     measure_latency: bool = option(
         True, "Measure latency before/after for the report.", flag="--latency/--no-latency"
