@@ -11,7 +11,7 @@ import os
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,10 @@ class GroupPlan:
 
     backend: str
     batches: tuple[int, ...]
-    timing: TimingConfig = field(default_factory=TimingConfig)
-    threads: int | None = None
-    runner_extra: dict[str, Any] = field(default_factory=dict)
-    eval_batch: int = 32
+    timing: TimingConfig
+    threads: int | None
+    runner_extra: dict[str, Any]
+    eval_batch: int
     accuracy: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,9 +60,9 @@ class GroupPlan:
             backend=data["backend"],
             batches=tuple(data["batches"]),
             timing=TimingConfig(**data["timing"]),
-            threads=data.get("threads"),
-            runner_extra=dict(data.get("runner_extra") or {}),
-            eval_batch=int(data.get("eval_batch", 32)),
+            threads=data["threads"],
+            runner_extra=dict(data["runner_extra"]),
+            eval_batch=int(data["eval_batch"]),
             accuracy=bool(data.get("accuracy", True)),
         )
 
