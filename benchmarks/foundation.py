@@ -13,10 +13,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from deploykit.bench.environment import cpu_info
-from deploykit.bench.timing import TimingConfig, measure_runner
+from deploykit.bench.timing import TimingConfig, interleaved_rounds, p50_call
 from deploykit.data import load_dataset, prepare
 from deploykit.export import ExportRequest, export_model
+from deploykit.host import describe
 from deploykit.runners import RunnerOptions, open_runner
 from deploykit.sources import SourceOptions, load_model
 
@@ -45,18 +45,15 @@ def main() -> None:
             open_runner("onnxruntime", onnx, loaded.spec, options),
             sample,
         )
-    p50 = {key: [] for key in runners}
-    for _ in range(args.rounds):
-        for key, (runner, sample) in runners.items():
-            p50[key].append(measure_runner(runner, sample, timing).p50_ms)
-    cpu = cpu_info()
+    p50 = interleaved_rounds(
+        {key: p50_call(runner, sample, timing) for key, (runner, sample) in runners.items()},
+        args.rounds,
+    )
     print(f"### torch eager vs ONNX Runtime FP32, batch 1, 224x224, {args.threads} threads\n")
     print(
         f"Command: `python benchmarks/foundation.py --threads {args.threads} --rounds {args.rounds}`  "
     )
-    print(
-        f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores, flags: {' '.join(cpu['flags'])}\n"
-    )
+    print(f"CPU: {describe()}\n")
     print("| model | torch eager p50 ms | ONNX Runtime p50 ms | ORT speed-up |")
     print("|---|---:|---:|---:|")
     for name in MODELS:
