@@ -93,9 +93,11 @@ def test_cli_reports_failed_cells_and_keeps_going(smoke_onnx, crashing_backends,
         "32",
         "--json",
         tmp_path / "r.json",
+        "--verbose",
     )
     assert result.code == 0, result.stderr
     assert "SIGSEGV" in result.stdout and "ok" in result.stdout
+    assert "Segmentation fault" in result.stderr  # --verbose: the worker's trace, as it crashed
     data = json.loads((tmp_path / "r.json").read_text())
     assert [c["status"] for c in data["cells"]] == ["ok", "failed"]
 
