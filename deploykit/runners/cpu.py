@@ -22,18 +22,20 @@ def saturation_warning(artifact: Path | str, flags: Iterable[str]) -> str | None
     """A one-line warning when ``artifact`` is an INT8 Q/DQ file with 8-bit weights on such a CPU.
 
     Args:
-        artifact: the file a runner opens; only ONNX files with a manifest are judged.
+        artifact: the file a runner opens; ONNX files and OpenVINO IR built from them,
+            with a manifest, are judged.
         flags: the CPU's ISA flags (:func:`deploykit.host.cpu_isa`).
     """
     from deploykit.manifest import read_manifest
     from deploykit.targets import format_of
 
-    if format_of(artifact) != "onnx" or not lacks_vnni(flags):
+    if format_of(artifact) not in ("onnx", "openvino") or not lacks_vnni(flags):
         return None
     manifest = read_manifest(Path(artifact))
     if manifest is None or manifest.precision != "int8":
         return None
-    weights = str(manifest.exporter.get("weights", ""))
+    # An IR records the Q/DQ graph it was converted from under "from" (NNCF's has no weights key).
+    weights = str(manifest.exporter.get("from", manifest.exporter).get("weights", ""))
     if not weights.startswith("int8"):
         return None
     return (

@@ -45,7 +45,8 @@ def test_ir_pair_is_verified_and_classifies(precision, quantizer, trained_resnet
     )
     result = export_model(trained_resnet, request)
     xml, weights = result.artifact, result.artifact.with_suffix(".bin")
-    assert xml.name == f"demo_resnet_{precision}_openvino.xml" and weights.is_file()
+    stem = "demo_resnet" if precision == "fp32" else f"demo_resnet_{precision}"
+    assert xml.name == f"{stem}_openvino.xml" and weights.is_file()
     manifest = json.loads(xml.with_suffix(".json").read_text())
     assert manifest["sha256"] == sha256_file(xml)
     assert manifest["companions"] == {weights.name: sha256_file(weights)}
