@@ -8,10 +8,11 @@ hits all cells alike; the table reports the median over rounds and the ratio.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
+
+from rounds_args import rounds_parser
 
 from deploykit.bench.timing import TimingConfig, interleaved_rounds, p50_call
 from deploykit.data import load_dataset, prepare
@@ -24,11 +25,7 @@ MODELS = ("resnet18", "mobilenet_v2")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--min-time", type=float, default=3.0)
-    args = parser.parse_args()
+    args = rounds_parser(__doc__, min_time=3.0).parse_args()
     timing = TimingConfig(warmup_iters=10, warmup_s=1.0, min_iters=50, min_s=args.min_time)
     options = RunnerOptions(threads=args.threads)
     out = Path(tempfile.mkdtemp())

@@ -11,7 +11,6 @@ artifacts use the same calibration set (calibration/digits-256.npz).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from rounds_args import rounds_parser
 
 from deploykit.bench.timing import TimingConfig, interleaved_rounds, p50_call
 from deploykit.data import load_dataset, prepare
@@ -93,11 +93,7 @@ def accuracy(out: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--min-time", type=float, default=2.0)
-    args = parser.parse_args()
+    args = rounds_parser(__doc__, rounds=5).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         top1 = accuracy(Path(tmp) / "demo")
         p50, export_s = latency(args, Path(tmp) / "224")

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rounds_args import rounds_parser
+
 from deploykit.bench.timing import TimingConfig, interleaved_rounds, p50_call
 from deploykit.data import load_dataset, prepare
 from deploykit.host import describe
@@ -147,10 +149,7 @@ def digits_rows(args: argparse.Namespace) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--min-time", type=float, default=2.0)
+    parser = rounds_parser(__doc__)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument(
         "--distill", type=float, nargs="+", default=[0.0], help="distillation weights to compare"

@@ -12,12 +12,12 @@ Accuracy: the digits-trained demo models, top-1 on the 400 test images.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from rounds_args import rounds_parser
 
 from deploykit.bench.timing import TimingConfig, interleaved_rounds, p50_call
 from deploykit.calibration import make_calibration_set
@@ -99,11 +99,7 @@ def accuracy(out: Path, calib: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--min-time", type=float, default=2.0)
-    args = parser.parse_args()
+    args = rounds_parser(__doc__).parse_args()
     out = Path(tempfile.mkdtemp())
     calib = make_calibration_set("digits", 64, 0, out / "digits-64.npz")
     labels = [c[0] for c in CELLS]
