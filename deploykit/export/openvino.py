@@ -8,10 +8,12 @@ saved with ``openvino.save_model``:
 - ``fp16``: FP16 weights (OpenVINO's compressed IR); the CPU computes in its
   inference precision, as for an FP16 ONNX file.
 - ``int8``: from the same calibration set as every INT8 artifact, by one of two
-  quantizers (``--option quantizer=``): ``qdq``, our Q/DQ ONNX graph (the
-  calibration method, ``activations`` and ``weights`` options apply as for
-  ``--to onnx``), whose Q/DQ pairs OpenVINO folds into its INT8 layers; or
-  ``nncf``, ``nncf.quantize`` on the FP32 IR. The manifest records which ran.
+  quantizers (``--option quantizer=``): ``nncf`` (default), ``nncf.quantize`` on
+  the FP32 IR; or ``qdq``, our Q/DQ ONNX graph (the calibration method,
+  ``activations`` and ``weights`` options apply as for ``--to onnx``), whose Q/DQ
+  pairs OpenVINO folds into its INT8 layers. NNCF is the default because it
+  measured faster on OpenVINO (benchmarks/openvino_ir.py: mobilenet_v2 1.41x the
+  Q/DQ file, resnet18 even) at the same top-1. The manifest records which ran.
 
 The export pipeline writes the pair atomically: both files go to temporary
 names and are renamed into place only after verification.
