@@ -12,18 +12,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploykit.bench.environment import cpu_info
 from deploykit.export import ExportRequest, export_model
+from deploykit.host import describe
 from deploykit.zoo import SEED_ARCHITECTURES
 
 
 def main() -> None:
-    cpu = cpu_info()
     print(
         "### Every seed architecture exports to ONNX and verifies (full size, batch axis dynamic)\n"
     )
     print("Command: `python benchmarks/export_all.py`  ")
-    print(f"CPU: {cpu['model']}, {cpu['logical_cores']} cores, flags: {' '.join(cpu['flags'])}\n")
+    print(f"CPU: {describe()}\n")
     print(
         "| model | input | exporter | nodes | MiB | max abs diff | cosine | top-1 agreement | export s |"
     )

@@ -8,15 +8,16 @@ hits all cells alike; the table reports the median over rounds and the ratio.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
-from deploykit.bench.environment import cpu_info
-from deploykit.bench.timing import TimingConfig, measure_runner
+from rounds_args import rounds_parser
+
+from deploykit.bench.timing import TimingConfig, interleaved_rounds, p50_call
 from deploykit.data import load_dataset, prepare
 from deploykit.export import ExportRequest, export_model
+from deploykit.host import describe
 from deploykit.runners import RunnerOptions, open_runner
 from deploykit.sources import SourceOptions, load_model
 
@@ -24,11 +25,7 @@ MODELS = ("resnet18", "mobilenet_v2")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--min-time", type=float, default=3.0)
-    args = parser.parse_args()
+    args = rounds_parser(__doc__, min_time=3.0).parse_args()
     timing = TimingConfig(warmup_iters=10, warmup_s=1.0, min_iters=50, min_s=args.min_time)
     options = RunnerOptions(threads=args.threads)
     out = Path(tempfile.mkdtemp())
@@ -45,18 +42,15 @@ def main() -> None:
             open_runner("onnxruntime", onnx, loaded.spec, options),
             sample,
         )
-    p50 = {key: [] for key in runners}
-    for _ in range(args.rounds):
-        for key, (runner, sample) in runners.items():
-            p50[key].append(measure_runner(runner, sample, timing).p50_ms)
-    cpu = cpu_info()
+    p50 = interleaved_rounds(
+        {key: p50_call(runner, sample, timing) for key, (runner, sample) in runners.items()},
+        args.rounds,
+    )
     print(f"### torch eager vs ONNX Runtime FP32, batch 1, 224x224, {args.threads} threads\n")
     print(
         f"Command: `python benchmarks/foundation.py --threads {args.threads} --rounds {args.rounds}`  "
     )
-    print(
-        f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores, flags: {' '.join(cpu['flags'])}\n"
-    )
+    print(f"CPU: {describe()}\n")
     print("| model | torch eager p50 ms | ONNX Runtime p50 ms | ORT speed-up |")
     print("|---|---:|---:|---:|")
     for name in MODELS:

@@ -71,7 +71,7 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--score":
         print(json.dumps(score(json.loads(Path(sys.argv[2]).read_text()))))
         return
-    from deploykit.bench.environment import cpu_info
+    from deploykit.host import describe
 
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "files.json"
@@ -87,10 +87,9 @@ def main() -> None:
                 check=True,
             )
             runs[cap or "native"] = json.loads(done.stdout.strip().splitlines()[-1])
-    cpu = cpu_info()
     print("### INT8 on CPUs without VNNI: 8-bit vs 7-bit weights\n")
     print("Command: `python benchmarks/no_vnni.py`  ")
-    print(f"CPU: {cpu['model']}, flags: {' '.join(cpu['flags'])}\n")
+    print(f"CPU: {describe()}\n")
     print("| model | artifact | ORT | OpenVINO (this CPU) | OpenVINO (oneDNN capped at AVX2) |")
     print("|---|---|---:|---:|---:|")
     for name in MODELS:

@@ -1,7 +1,7 @@
 """Harness overhead: deploykit's measured latency against a bare ``session.run`` loop.
 
 Both time the same ONNX Runtime session on the same input in this process, in
-interleaved trials (bare, harness, harness, bare, ...) so load from other
+interleaved trials (bare, harness, harness, bare, ...: ``interleaved_rounds``) so load from other
 processes hits both alike; the figure is the median over trials of
 harness p50 / bare p50. Prints a Markdown section.
 
@@ -55,8 +55,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    from deploykit.bench.environment import cpu_info
-    from deploykit.bench.timing import TimingConfig, measure_runner
+    from deploykit.bench.timing import TimingConfig, interleaved_rounds, p50_call
+    from deploykit.host import describe
     from deploykit.manifest import read_manifest
     from deploykit.runners import RunnerOptions, open_runner
 
@@ -64,26 +64,22 @@ def main() -> None:
     spec = read_manifest(path).input
     x = np.random.default_rng(0).random((args.batch, *spec.nchw[1:]), dtype=np.float32)
     timing = TimingConfig(warmup_iters=20, warmup_s=0.0, min_iters=1, min_s=args.seconds, max_s=60)
-    ratios, bares, ours = [], [], []
     with open_runner("onnxruntime", path, spec, RunnerOptions(threads=args.threads)) as runner:
         session, name = runner._session, runner._input  # the very session the harness times
-        for trial in range(args.trials):
-            if trial % 2:
-                harness = measure_runner(runner, x, timing).p50_ms
-                bare = bare_p50(session, name, x, args.seconds)
-            else:
-                bare = bare_p50(session, name, x, args.seconds)
-                harness = measure_runner(runner, x, timing).p50_ms
-            bares.append(bare)
-            ours.append(harness)
-            ratios.append(harness / bare)
+        trials = interleaved_rounds(
+            {
+                "bare": lambda: bare_p50(session, name, x, args.seconds),
+                "harness": p50_call(runner, x, timing),
+            },
+            args.trials,
+        )
+    bares, ours = trials["bare"], trials["harness"]
+    ratios = [h / b for h, b in zip(ours, bares, strict=True)]
     ratio = statistics.median(ratios)
-    cpu = cpu_info()
     print("### Harness overhead\n")
     print(
         f"`python benchmarks/overhead.py --trials {args.trials} --batch {args.batch} "
-        f"--threads {args.threads}` on {cpu['model']} ({cpu.get('usable_cores')} usable cores, "
-        f"{', '.join(cpu['flags'][-3:])}), Python {platform.python_version()}.\n"
+        f"--threads {args.threads}` on {describe()}, Python {platform.python_version()}.\n"
     )
     print(
         "| model | batch | bare `session.run` p50 ms | `deploykit bench` p50 ms | median ratio | "

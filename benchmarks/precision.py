@@ -14,7 +14,6 @@ import contextlib
 import io
 import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -22,30 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
+from deploykit.bench.timing import TimingConfig, measure
 from deploykit.calibration import make_calibration_set
 from deploykit.data import load_dataset, prepare
 from deploykit.export import ExportRequest, export_model
+from deploykit.host import describe
 from deploykit.runners import RunnerOptions, open_runner
-from deploykit.runners.cpu import cpu_isa, cpu_model
 
 
 def timed(fn, x: np.ndarray, seconds: float, min_iters: int) -> dict[str, float]:
     """Warm up, then call ``fn(x)`` for at least ``min_iters`` calls and ``seconds``."""
-    for _ in range(5):
-        fn(x)
-    samples: list[float] = []
-    start = time.perf_counter()
-    while len(samples) < min_iters or time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        fn(x)
-        samples.append((time.perf_counter() - t0) * 1e3)
-    samples.sort()
-    return {
-        "p50": statistics.median(samples),
-        "mean": statistics.fmean(samples),
-        "p90": samples[int(0.9 * (len(samples) - 1))],
-        "n": len(samples),
-    }
+    config = TimingConfig(warmup_iters=5, warmup_s=0.0, min_iters=min_iters, min_s=seconds)
+    stats = measure(lambda: fn(x), len(x), config)
+    return {"p50": stats.p50_ms, "mean": stats.mean_ms, "p90": stats.p90_ms, "n": stats.n}
 
 
 def runner_latency(backend, model, spec, precision, threads, args, **extra):
@@ -230,10 +218,9 @@ def main() -> None:
             rows, facts[name] = latency_rows(name, work / name, calib, args)
             lines += rows
         accuracy = accuracy_rows(work, calib)
-    cpu = cpu_model()
     print("## Precision: FP32, FP16, INT8 on CPU\n")
     print(f"Command: `python {' '.join(sys.argv)}`  ")
-    print(f"CPU: {cpu}, {os.cpu_count()} cores, ISA: {', '.join(cpu_isa())}  ")
+    print(f"CPU: {describe()}  ")
     print(
         f"Load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
         "(shared machine: other jobs were running)  "

@@ -23,9 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploykit.bench.environment import cpu_info
-from deploykit.bench.timing import TimingConfig, measure_runner
+from rounds_args import rounds_parser
+
+from deploykit.bench.timing import TimingConfig, interleaved_rounds, p50_call
 from deploykit.data import load_dataset, prepare
+from deploykit.host import describe
 from deploykit.prune import PruneConfig, prune, save
 from deploykit.prune.targets import export_onnx
 from deploykit.runners import RunnerOptions, open_runner
@@ -82,10 +84,10 @@ def latency_rows(args: argparse.Namespace, folder: Path) -> list[str]:
                         open_runner("openvino", int8, result.spec, int8_options),
                         sample,
                     )
-    p50 = {key: [] for key in cells}
-    for _ in range(args.rounds):
-        for key, (runner, sample) in cells.items():
-            p50[key].append(measure_runner(runner, sample, timing).p50_ms)
+    p50 = interleaved_rounds(
+        {key: p50_call(runner, sample, timing) for key, (runner, sample) in cells.items()},
+        args.rounds,
+    )
     ms = {key: statistics.median(v) for key, v in p50.items()}
     rows = [
         "| model | MACs ratio | params ratio | torch eager ms | ORT ms | ORT pruned ms | ORT speed-up |",
@@ -147,10 +149,7 @@ def digits_rows(args: argparse.Namespace) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--min-time", type=float, default=2.0)
+    parser = rounds_parser(__doc__)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument(
         "--distill", type=float, nargs="+", default=[0.0], help="distillation weights to compare"
@@ -162,7 +161,6 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             latency = latency_rows(args, Path(tmp))
     digits = digits_rows(args)
-    cpu = cpu_info()
     print("### Structured pruning (50 % channels, L1, uniform), batch 1\n")
     print(
         f"Command: `python benchmarks/prune.py --threads {args.threads} --rounds {args.rounds} "
@@ -170,10 +168,7 @@ def main() -> None:
         f"--distill {' '.join(f'{d:g}' for d in args.distill)}"
         f"{' --digits-only' if args.digits_only else ''}`  "
     )
-    print(
-        f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores, "
-        f"flags: {' '.join(cpu['flags'])}\n"
-    )
+    print(f"CPU: {describe()}\n")
     if latency:
         print("#### 224x224, random weights, 1000 classes\n")
         print("\n".join(latency))

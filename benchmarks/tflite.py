@@ -12,18 +12,18 @@ Accuracy: the digits-trained demo models, top-1 on the 400 test images.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from rounds_args import rounds_parser
 
-from deploykit.bench.environment import cpu_info
-from deploykit.bench.timing import TimingConfig, measure_runner
+from deploykit.bench.timing import TimingConfig, interleaved_rounds, p50_call
 from deploykit.calibration import make_calibration_set
 from deploykit.data import load_dataset, prepare
 from deploykit.export import ExportRequest, export_model
+from deploykit.host import describe
 from deploykit.metrics import fidelity
 from deploykit.runners import RunnerOptions, open_runner
 from deploykit.sources import SourceOptions, load_model
@@ -75,10 +75,10 @@ def latency(args, out: Path, calib: Path) -> tuple[dict, dict, dict]:
             cosine[(name, label)] = fidelity(reference, logits).cosine
             runners[(name, label)] = (runner, sample)
             sizes[(name, label)] = path.stat().st_size / 2**20
-    p50 = {key: [] for key in runners}
-    for _ in range(args.rounds):
-        for key, (runner, sample) in runners.items():
-            p50[key].append(measure_runner(runner, sample, timing).p50_ms)
+    p50 = interleaved_rounds(
+        {key: p50_call(runner, sample, timing) for key, (runner, sample) in runners.items()},
+        args.rounds,
+    )
     return p50, sizes, cosine
 
 
@@ -99,20 +99,14 @@ def accuracy(out: Path, calib: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--min-time", type=float, default=2.0)
-    args = parser.parse_args()
+    args = rounds_parser(__doc__).parse_args()
     out = Path(tempfile.mkdtemp())
     calib = make_calibration_set("digits", 64, 0, out / "digits-64.npz")
-    cpu = cpu_info()
     labels = [c[0] for c in CELLS]
     command = f"python benchmarks/tflite.py --threads {args.threads} --rounds {args.rounds}"
     print(f"### TFLite (LiteRT) vs ONNX Runtime, batch 1, 224x224, {args.threads} threads\n")
     print(f"Command: `{command}`  ")
-    flags = " ".join(cpu["flags"])
-    print(f"CPU: {cpu['model']}, {cpu['logical_cores']} logical cores, flags: {flags}\n")
+    print(f"CPU: {describe()}\n")
 
     top1 = accuracy(out, calib)
     print("#### Top-1 on digits (400 test images), digits-trained demo models\n")

@@ -11,7 +11,6 @@ ONNX Runtime on the CPU. Prints a Markdown section.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -22,8 +21,8 @@ import numpy as np
 from deploykit.bench.timing import TimingConfig, measure_runner
 from deploykit.errors import DeployKitError
 from deploykit.export import ExportRequest, export_model
+from deploykit.host import describe
 from deploykit.runners import RunnerOptions, open_runner
-from deploykit.runners.cpu import cpu_model
 from deploykit.sources import SourceOptions, load_model
 from deploykit.zoo import list_models
 
@@ -77,7 +76,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"## Zoo models: ONNX Runtime latency at 1x3x{SIZE}x{SIZE} (batch 1)\n")
     print(f"Command: `python benchmarks/zoo.py --threads {args.threads} --seconds {args.seconds}`")
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores), Python {sys.version.split()[0]},")
+    print(f"CPU: {describe()}, Python {sys.version.split()[0]},")
     print(f"{args.threads} ORT intra-op threads; p50 of at least 10 runs and {args.seconds} s.\n")
     print(
         "| model | params (M) | FP32 MiB | FP32 p50 ms | INT8 MiB | INT8 p50 ms | export+time s |"

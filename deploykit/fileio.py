@@ -35,12 +35,22 @@ def ensure_dir(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(
+    final: Path, suffix: str | None = None, companions: tuple[str, ...] = ()
+) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it over ``final`` on success.
 
     On any exception the temporary file is removed and ``final`` is untouched.
     The temporary name keeps the suffix of ``final`` because some writers
     (onnx, TensorFlow) dispatch on it.
+
+    Args:
+        final: where the file ends up.
+        suffix: suffix of the temporary name (default: ``final``'s).
+        companions: suffixes of files the writer puts beside the temporary path
+            (same stem), e.g. OpenVINO's ``.bin``: they are renamed beside
+            ``final`` first, then ``final`` itself, so the main file never names
+            a missing or older companion; on failure they are removed too.
     """
     ensure_dir(final.parent)
     fd, tmp_name = tempfile.mkstemp(
@@ -48,16 +58,20 @@ def atomic_path(final: Path, suffix: str | None = None) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    pairs = [(tmp.with_suffix(s), final.with_suffix(s)) for s in companions]
     try:
         yield tmp
         # mkstemp creates 0600 files; give the artifact the usual umask-based mode.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        for written, target in pairs:
+            os.replace(written, target)
         os.replace(tmp, final)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for path in (tmp, *(written for written, _ in pairs)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def write_text_atomic(final: Path, text: str) -> Path:

@@ -68,7 +68,11 @@ def manifest_path(artifact: Path) -> Path:
 
 @dataclass
 class Manifest:
-    """Everything known about one artifact. Extra, target-specific facts go in ``details``."""
+    """Everything known about one artifact. Extra, target-specific facts go in ``details``.
+
+    ``companions`` maps each file written beside the artifact (OpenVINO's ``.bin``)
+    to its sha256, as ``sha256`` does for the artifact itself.
+    """
 
     artifact: str
     target: str
@@ -85,6 +89,7 @@ class Manifest:
     libraries: dict[str, str] = field(default_factory=library_versions)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     num_classes: int | None = None
+    companions: dict[str, str] = field(default_factory=dict)
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:

@@ -141,6 +141,16 @@ _TRT = (
     _topt("calib_cache", None, "Calibration cache file for the legacy calibrator."),
 )
 
+_OPENVINO = (
+    _topt(
+        "quantizer",
+        "nncf",
+        "INT8 from nncf.quantize on the FP32 IR (nncf, measured faster) or our Q/DQ ONNX (qdq).",
+        choices=("nncf", "qdq"),
+    ),
+    *_INT8_ONNX,
+)
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
@@ -170,6 +180,16 @@ TARGETS: dict[str, Target] = {
             options=_TRT,
             gpu=True,
             extra="gpu",
+        ),
+        Target(
+            "openvino",
+            "openvino",
+            (".xml",),
+            ("fp32", "fp16", "int8"),
+            "deploykit.export.openvino",
+            companions=(".bin",),
+            options=_OPENVINO,
+            extra="openvino",
         ),
     )
 }
@@ -249,7 +269,12 @@ for _backend in (
         providers=("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
     ),
     Backend(
-        "openvino", ("onnx",), "deploykit.runners.openvino", "OpenVinoRunner", extra="openvino"
+        "openvino",
+        ("onnx", "openvino"),
+        "deploykit.runners.openvino",
+        "OpenVinoRunner",
+        extra="openvino",
+        default_for=("openvino",),
     ),
     Backend(
         "litert",

@@ -134,6 +134,7 @@ def _base_cell(subject: Subject, backend: str, batch: int) -> Cell:
 def _fill(cell: Cell, record: dict[str, Any]) -> Cell:
     cell.status = record["status"]
     cell.error = record.get("error")
+    cell.traceback = record.get("traceback")
     if cell.status == "ok":
         cell.latency, cell.memory = record["latency"], record["memory"]
         cell.runner, cell.wall_s = record["runner"], record["wall_s"]

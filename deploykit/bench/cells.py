@@ -22,8 +22,7 @@ from deploykit.bench.stats import pack_bits, wilson_interval
 from deploykit.bench.subjects import Subject
 from deploykit.bench.timing import TimingConfig, measure_runner
 from deploykit.metrics import topk_accuracy
-from deploykit.runners import RunnerOptions, open_runner
-from deploykit.targets import get_backend
+from deploykit.runners import Runner, RunnerOptions, open_runner
 
 Event = dict[str, Any]
 Report = Callable[[Event], None]
@@ -114,10 +113,11 @@ def accuracy_record(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     return record
 
 
-def _memory(device: str, details: dict[str, Any]) -> dict[str, Any]:
+def _memory(runner: Runner) -> dict[str, Any]:
+    """Peak host memory, and the device memory the runner reports (else nvidia-smi's figure)."""
     memory: dict[str, Any] = {"peak_rss_mib": peak_rss_mib()}
-    gpu = details.get("gpu_memory_mib")
-    if gpu is None and device == "cuda":
+    gpu = runner.gpu_memory_mib
+    if gpu is None and runner.device == "cuda":
         gpu = gpu_memory_mib(os.getpid())
     if gpu is not None:
         memory["gpu_mib"] = gpu
@@ -142,7 +142,6 @@ def measure_group(
         plan: what to measure.
         report: receives each event.
     """
-    device = get_backend(plan.backend).device
     options = RunnerOptions(plan.threads, subject.precision, dict(plan.runner_extra))
     report({"phase": "open"})
     with open_runner(plan.backend, subject.target, subject.spec, options) as runner:
@@ -169,7 +168,7 @@ def measure_group(
                     "batch": batch,
                     "latency": stats.to_dict(),
                     "runner": info,
-                    "memory": _memory(device, info.get("details", {})),
+                    "memory": _memory(runner),
                     "wall_s": round(time.perf_counter() - began, 3),
                 }
             )

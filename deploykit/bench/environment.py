@@ -1,12 +1,13 @@
 """What the numbers were measured on: CPU, memory, GPU, Jetson, CUDA, libraries, model source.
 
+CPU facts come from :mod:`deploykit.host`.
+
 Every probe is best effort: a file or tool that is missing leaves its key out
 instead of failing the benchmark.
 """
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 import shutil
@@ -14,51 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from deploykit.host import cpu_info
 from deploykit.manifest import library_versions
-
-# ISA extensions that decide which runtime wins on a CPU.
-INTERESTING_FLAGS = (
-    "sse4_2",
-    "avx",
-    "avx2",
-    "fma",
-    "f16c",
-    "avx512f",
-    "avx512bw",
-    "avx512vl",
-    "avx512_vnni",
-    "avx512_bf16",
-    "avx512_fp16",
-    "avx_vnni",
-    "amx_tile",
-    "amx_int8",
-    "amx_bf16",
-    "asimd",
-    "sve",
-)
-
-
-def cpu_info() -> dict[str, Any]:
-    """CPU model, logical/physical cores and the ISA flags that matter for inference."""
-    from deploykit.runners.cpu import cpu_flags, cpu_model
-
-    flags = cpu_flags()
-    info: dict[str, Any] = {
-        "model": cpu_model(),
-        "arch": platform.machine(),
-        "logical_cores": os.cpu_count(),
-        "flags": [f for f in INTERESTING_FLAGS if f in flags],
-    }
-    try:
-        import psutil
-
-        info["physical_cores"] = psutil.cpu_count(logical=False)
-        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
-    except ImportError:
-        pass
-    if hasattr(os, "sched_getaffinity"):
-        info["usable_cores"] = len(os.sched_getaffinity(0))
-    return info
 
 
 def command_output(program: str, *args: str) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from deploykit.bench.cells import GroupPlan
+from deploykit.bench.worker import failure_reason, traceback_tail
 
 POLL_S = 0.05
 # Same as ``python -m deploykit.bench.worker``, without runpy importing the module twice.
@@ -35,7 +36,8 @@ class GroupOutcome:
 
     Attributes:
         cells: per batch size, either ``{"status": "ok", "latency", "runner", "memory",
-            "wall_s", "accuracy"}`` or ``{"status": "failed", "error"}``.
+            "wall_s", "accuracy"}`` or ``{"status": "failed", "error", "traceback"}``
+            (the tail of the worker's traceback or stderr, None when there was none).
         accuracy: the accuracy record, when the accuracy pass finished.
         runner: what ran (from the accuracy pass or the first timed cell).
         logits: logits on the evaluation set, when the accuracy pass finished.
@@ -56,11 +58,17 @@ class _Tracker:
         self.phase = "start"
         self.batch: int | None = None
         self.error: str | None = None
+        self.traceback: str | None = None
+
+    def reset(self) -> None:
+        """Forget where the previous worker was, before the next one starts."""
+        self.phase, self.batch, self.error, self.traceback = "start", None, None, None
 
     def handle(self, event: dict[str, Any]) -> None:
         phase = event["phase"]
         if phase == "error":
             self.error = event["error"]
+            self.traceback = event.get("traceback")
             return
         self.phase = phase
         if phase == "accuracy":
@@ -86,7 +94,11 @@ class _Tracker:
         else:  # the runner never got as far as timing: nothing in this group can run
             lost = pending
         for batch in lost:
-            self.outcome.cells[batch] = {"status": "failed", "error": reason}
+            self.outcome.cells[batch] = {
+                "status": "failed",
+                "error": reason,
+                "traceback": self.traceback,
+            }
             self.on_cell(batch, self.outcome.cells[batch])
         return tuple(b for b in pending if b not in lost)
 
@@ -107,11 +119,15 @@ def describe_exit(returncode: int, error: str | None, stderr_tail: str) -> str:
     return f"worker exited with code {returncode}{detail}"
 
 
-def _last_line(path: Path) -> str:
+def _stderr(path: Path) -> str:
     try:
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        return path.read_text(errors="replace")
     except OSError:
         return ""
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1][:300] if lines else ""
 
 
@@ -150,7 +166,11 @@ def _run_worker(job_dir: Path, tracker: _Tracker, timeout_s: float) -> str | Non
         return f"timed out after {timeout_s:g} s{where}"
     if proc.returncode == 0 and tracker.error is None:
         return None
-    return describe_exit(proc.returncode, tracker.error, _last_line(stderr_path))
+    stderr_text = _stderr(stderr_path)
+    if tracker.traceback is None and stderr_text.strip():
+        # A crash or kill: what the worker printed (the fault handler's stack) is the trace.
+        tracker.traceback = traceback_tail(stderr_text)
+    return describe_exit(proc.returncode, tracker.error, _last_line(stderr_text))
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -204,7 +224,7 @@ def run_group_isolated(
         job_dir = work_dir / f"attempt{attempt}"
         job_dir.mkdir(parents=True)
         (job_dir / "job.json").write_text(json.dumps({**job, "plan": todo.to_dict()}))
-        tracker.phase, tracker.batch, tracker.error = "start", None, None
+        tracker.reset()
         reason = _run_worker(job_dir, tracker, timeout_s)
         if reason is None:
             break
@@ -227,20 +247,16 @@ def run_group_inprocess(
     here takes the whole run down, which is why isolation is the default.
     """
     from deploykit.bench.cells import measure_group
-    from deploykit.errors import DeployKitError
 
     outcome = GroupOutcome()
     tracker = _Tracker(outcome, on_cell)
     todo = plan
     while todo.batches:
-        tracker.phase, tracker.batch = "start", None
+        tracker.reset()
         try:
             measure_group(subject, x, labels, todo, tracker.handle)
             break
-        except DeployKitError as exc:
-            reason = str(exc)
         except Exception as exc:  # a runtime error costs this cell, not the run
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            reason, tracker.traceback = failure_reason(exc), traceback_tail()
         todo = replace(todo, batches=tracker.fail(reason, todo), accuracy=False)
     return outcome

@@ -32,6 +32,8 @@ class Cell:
         batch: batch size of the latency measurement.
         status: ``ok`` or ``failed``.
         error: one line saying why, when failed.
+        traceback: the tail of the failing worker's traceback (or of its stderr after a
+            crash), when failed; ``deploykit bench --verbose`` prints it.
         size_bytes: artifact size on disk (None for in-memory models).
         runner: what actually ran (threads, providers, delegate...).
         latency: LatencyStats as a dict (``compute`` holds device-compute stats when the
@@ -54,6 +56,7 @@ class Cell:
     device: str = "cpu"
     status: str = "ok"
     error: str | None = None
+    traceback: str | None = None
     size_bytes: int | None = None
     runner: dict[str, Any] = field(default_factory=dict)
     latency: dict[str, Any] | None = None

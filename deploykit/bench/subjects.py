@@ -10,7 +10,7 @@ from deploykit.errors import InputError
 from deploykit.manifest import read_manifest
 from deploykit.sources import SourceOptions, load_model
 from deploykit.spec import InputSpec
-from deploykit.targets import default_backend, format_of, get_backend
+from deploykit.targets import default_backend, format_of, get_backend, target_for_file
 
 
 @dataclass
@@ -65,7 +65,9 @@ def resolve(item: str, options: SourceOptions) -> Subject:
     """
     fmt = format_of(item)
     path = Path(item)
-    if fmt in ("tflite", "engine"):
+    # Exported artifacts other than ONNX (which also loads as a source) need their manifest.
+    exported = target_for_file(path)
+    if fmt != "onnx" and exported is not None:
         if not path.is_file():
             raise InputError(f"artifact {item} does not exist", "check the path")
         manifest = read_manifest(path)
@@ -81,7 +83,7 @@ def resolve(item: str, options: SourceOptions) -> Subject:
             path,
             manifest.input,
             manifest.precision,
-            path.stat().st_size,
+            sum(p.stat().st_size for p in (path, *map(path.with_suffix, exported.companions))),
             manifest.to_dict(),
         )
     loaded = load_source(item, options)

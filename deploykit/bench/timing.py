@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from deploykit.options import check_options, option
+
+if TYPE_CHECKING:
+    from deploykit.runners.base import Runner
+
+Key = TypeVar("Key", bound=Hashable)
 
 HIGH_CV = 0.10  # coefficient of variation above which a measurement is flagged as noisy
 
@@ -114,21 +120,27 @@ def measure(
     return LatencyStats.from_samples(np.array(samples), batch)
 
 
-def measure_runner(runner, batch: np.ndarray, config: TimingConfig | None = None) -> LatencyStats:
+def measure_runner(
+    runner: Runner, batch: np.ndarray, config: TimingConfig | None = None
+) -> LatencyStats:
     """Time an open runner on an NCHW batch; layout conversion is done once, outside the timing.
 
-    A runner that sets ``last_compute_s`` after each call (device compute without
-    transfers, e.g. from CUDA events) gets those times summarised under ``compute``,
-    next to the end-to-end latency.
+    A runner that measures device compute without transfers (``Runner.last_compute_s``,
+    set after each call, e.g. from CUDA events) gets those times summarised under
+    ``compute``, next to the end-to-end latency; runners that cannot leave it None.
+
+    Args:
+        runner: an open runner.
+        batch: NCHW float32 input; its length is the batch size.
+        config: how long to measure (default: :class:`TimingConfig`).
     """
     prepared = runner.prepare_input(batch)
     compute: list[float] = []
 
     def call() -> None:
         runner.run_prepared(prepared)
-        seconds = getattr(runner, "last_compute_s", None)
-        if seconds is not None:
-            compute.append(seconds)
+        if runner.last_compute_s is not None:
+            compute.append(runner.last_compute_s)
 
     stats = measure(call, len(batch), config)
     if compute:
@@ -138,3 +150,52 @@ def measure_runner(runner, batch: np.ndarray, config: TimingConfig | None = None
             stats, compute={k: v for k, v in device.to_dict().items() if k != "compute"}
         )
     return stats
+
+
+def p50_call(
+    runner: Runner, batch: np.ndarray, config: TimingConfig | None = None
+) -> Callable[[], float]:
+    """A cell for :func:`interleaved_rounds`: each call times ``runner`` on ``batch``, returns p50 ms.
+
+    Args:
+        runner: an open runner.
+        batch: NCHW float32 input.
+        config: how long each measurement lasts (default: :class:`TimingConfig`).
+    """
+    return lambda: measure_runner(runner, batch, config).p50_ms
+
+
+def interleaved_rounds(
+    cells: Mapping[Key, Callable[[], float]],
+    rounds: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[Key, list[float]]:
+    """Measure every cell once per round, round after round, so machine noise hits all alike.
+
+    Odd rounds run the cells in reverse order (A B C, C B A, ...), so a slow drift
+    of the machine's speed does not favour the cells that come first. Compare
+    cells by the median of their values (``statistics.median``) or by per-round
+    ratios.
+
+    Args:
+        cells: label -> a call that measures that cell once and returns a figure
+            (e.g. ``lambda: measure_runner(runner, x, config).p50_ms``).
+        rounds: how many rounds (at least 1).
+        progress: called as ``progress(done, total)`` after each measurement; the
+            CLI or a script draws the bar, the library draws nothing.
+
+    Returns:
+        label -> the figure from each round, in round order.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    keys = list(cells)
+    values: dict[Key, list[float]] = {key: [] for key in keys}
+    total, done = rounds * len(keys), 0
+    for index in range(rounds):
+        for key in keys if index % 2 == 0 else reversed(keys):
+            values[key].append(float(cells[key]()))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return values

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+TRACEBACK_LINES = 30  # how much of a failed cell's traceback the results keep
+
 
 def source_options_from(data: dict[str, Any]):
     """SourceOptions from its JSON form in a job file."""
@@ -34,8 +36,33 @@ def source_options_from(data: dict[str, Any]):
     )
 
 
+def failure_reason(exc: Exception) -> str:
+    """One line for a failed cell: a user error's message, else the exception's type and first line."""
+    from deploykit.errors import DeployKitError
+
+    if isinstance(exc, DeployKitError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def traceback_tail(text: str | None = None, lines: int = TRACEBACK_LINES) -> str:
+    """The last ``lines`` lines of ``text`` (default: the exception being handled)."""
+    import traceback
+
+    text = traceback.format_exc() if text is None else text
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
 def run_job(job_dir: Path) -> int:
-    """Run the job in ``job_dir``; return the process exit code (0 ok, 3 error reported)."""
+    """Run the job in ``job_dir``; return the process exit code (0 ok, 3 error reported).
+
+    Python's fault handler is on, so a crash in a runtime leaves the Python
+    stack on stderr, where the parent reads it.
+    """
+    import faulthandler
+
+    faulthandler.enable()
     events = open(job_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
 
     def emit(event: dict[str, Any]) -> None:
@@ -65,14 +92,7 @@ def run_job(job_dir: Path) -> int:
         emit({"phase": "done"})
         return 0
     except Exception as exc:  # reported to the parent as this cell's failure reason
-        from deploykit.errors import DeployKitError
-
-        if isinstance(exc, DeployKitError):
-            message = str(exc)
-        else:
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            message = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        emit({"phase": "error", "error": message})
+        emit({"phase": "error", "error": failure_reason(exc), "traceback": traceback_tail()})
         return 3
     finally:
         events.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,12 +11,25 @@ import typer
 from deploykit.bench.api import BenchConfig
 from deploykit.cli.common import console, out
 from deploykit.errors import InputError
-from deploykit.options import declared
+from deploykit.options import check_options, declared, option
+
+
+@dataclass(frozen=True)
+class BenchDisplay:
+    """What ``deploykit bench`` prints on the terminal besides the table."""
+
+    verbose: bool = option(
+        False, "Print the tail of each failed cell's traceback.", flag="--verbose", suite=False
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 @declared
 def bench(
     config: BenchConfig,
+    display: BenchDisplay,
     items: Annotated[
         Optional[list[str]],
         typer.Argument(
@@ -86,7 +99,7 @@ def bench(
         config = replace(config, runner_extra=runner_extra)
         bench_items, extra, title = list(items), None, "deploykit bench"
     paths = _output_paths(results_dir, json_path, csv_path, markdown_path, html_path)
-    run = _run_with_progress(bench_items, config, paths.get("json"), extra)
+    run = _run_with_progress(bench_items, config, paths.get("json"), extra, display)
     from deploykit.bench.report import results_table, summary_lines
 
     out.print(results_table(run))
@@ -109,7 +122,9 @@ def _output_paths(results_dir: Path | None, *explicit: Path | None) -> dict[str,
     return paths
 
 
-def _run_with_progress(items, config, checkpoint: Path | None, extra: dict | None):
+def _run_with_progress(
+    items, config, checkpoint: Path | None, extra: dict | None, display: BenchDisplay
+):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from deploykit.bench import run_bench
@@ -127,6 +142,8 @@ def _run_with_progress(items, config, checkpoint: Path | None, extra: dict | Non
             bar.update(task, completed=done, total=total)
             if cell.status != "ok":
                 console.print(f"[red]failed[/] {cell.key}: {cell.error}")
+                if display.verbose and cell.traceback:
+                    console.print(cell.traceback, markup=False, highlight=False)
 
         return run_bench(
             items,

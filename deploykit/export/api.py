@@ -13,7 +13,7 @@ from deploykit.calibration import METHODS as CALIB_METHODS
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.export.verify import DEFAULT_TOLERANCES, Tolerance, check
-from deploykit.fileio import atomic_path, check_file_name, ensure_dir
+from deploykit.fileio import atomic_path, check_file_name, ensure_dir, sha256_file
 from deploykit.manifest import Manifest
 from deploykit.options import check_options, option, parse_pairs
 from deploykit.runners import RunnerOptions, open_runner
@@ -192,7 +192,7 @@ def export_model(
     out_dir = ensure_dir(Path(request.out_dir))
     final = out_dir / artifact_name(loaded, request)
     builder = importlib.import_module(target.module)
-    with atomic_path(final) as tmp:
+    with atomic_path(final, companions=target.companions) as tmp:
         info: BuildInfo = builder.build(loaded, request, tmp)
         spec = info.spec or loaded.spec
         verification = verify_artifact(loaded, request, tmp, spec, info) if request.verify else None
@@ -208,6 +208,10 @@ def export_model(
             device=info.device,
             details=info.details,
             num_classes=loaded.num_classes,
+            companions={
+                final.with_suffix(s).name: sha256_file(tmp.with_suffix(s))
+                for s in target.companions
+            },
         )
         manifest.write(final, content=tmp)
     return ExportResult(final, manifest)

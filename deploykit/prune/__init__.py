@@ -8,6 +8,6 @@ when a function runs.
 
 from deploykit.prune.api import PruneResult, prune, save
 from deploykit.prune.config import PruneConfig
-from deploykit.zoo.registry import SEED_ARCHITECTURES
+from deploykit.registry import SEED_ARCHITECTURES
 
 __all__ = ["SEED_ARCHITECTURES", "PruneConfig", "PruneResult", "prune", "save"]

@@ -6,6 +6,7 @@ measure again -> save as a ``torch.export`` ``.pt2`` whose manifest carries the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,7 +185,7 @@ def prune(
     top1_pruned = ft.accuracy(module, spec, config.accuracy_data) if config.accuracy_data else None
     if config.finetune:
         say(f"fine-tuning on {config.finetune} for {config.epochs} epochs")
-        with ft.progress_bar("fine-tuning") if show_progress else _no_bar() as bar:
+        with ft.progress_bar("fine-tuning") if show_progress else contextlib.nullcontext() as bar:
             tune(config.epochs, bar)
     module.eval()
     say("measuring the pruned model")
@@ -208,14 +209,6 @@ def prune(
         report=report,
         target={**target.state.to_dict(), "protected": pruner.protected},
     )
-
-
-class _no_bar:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def output_path(out: Path, name: str, percent: int) -> Path:

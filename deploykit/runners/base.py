@@ -8,8 +8,10 @@ backend is fed the same data.
 from __future__ import annotations
 
 import importlib
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,11 +50,21 @@ class RunnerInfo:
 class Runner(ABC):
     """Base class of every backend runner.
 
+    The timing contract: a runner that can tell device compute from end-to-end
+    time sets ``last_compute_s`` after each inference, and one that knows the
+    device memory it holds sets ``gpu_memory_mib``; runners that cannot leave
+    them None, and the benchmark reports only what was measured.
+
     Args:
         model: what to run: a file path, or an in-memory model for torch/Keras.
         spec: the input spec; ``spec.layout`` is the layout the model wants.
         options: backend settings.
         backend: the capability-table name this runner was opened as.
+
+    Attributes:
+        last_compute_s: device compute time of the last inference in seconds, without
+            host<->device copies (None: not measured by this runner).
+        gpu_memory_mib: device memory this runner claimed, in MiB (None: not measured).
     """
 
     backend = "base"
@@ -71,13 +83,31 @@ class Runner(ABC):
         self.device = get_backend(self.backend).device
         self.details: dict[str, Any] = {}
         self.max_batch: int | None = None
+        self.last_compute_s: float | None = None
+        self.gpu_memory_mib: float | None = None
         self._is_open = False
 
     # -- life cycle -------------------------------------------------------------
     def open(self) -> Runner:
-        if not self._is_open:
+        """Load the model into the runtime.
+
+        Raises:
+            InputError: when the runtime refuses the artifact (one of
+                :meth:`_runtime_errors`); any other exception is a bug and propagates.
+            MissingBackendError: when the backend's package is not installed.
+        """
+        if self._is_open:
+            return self
+        try:
             self._open_impl()
-            self._is_open = True
+        except DeployKitError:
+            raise
+        except self._runtime_errors() as exc:
+            raise InputError(
+                f"{self.backend} cannot open {self._name()} ({first_line(exc, 300)})",
+                "check that the file is a complete artifact of a format this backend runs",
+            ) from exc
+        self._is_open = True
         return self
 
     def close(self) -> None:
@@ -142,6 +172,20 @@ class Runner(ABC):
     def _close_impl(self) -> None:
         """Release resources; most backends only drop references."""
 
+    def _runtime_errors(self) -> tuple[type[BaseException], ...]:
+        """The exception types this backend's runtime raises when it refuses an artifact.
+
+        Called only after the runtime was imported by :meth:`_open_impl`; the
+        default (none) lets every exception propagate.
+        """
+        return ()
+
+    def _name(self) -> str:
+        """The artifact's file name, or the in-memory model's class name."""
+        if isinstance(self.model, (str, os.PathLike)):
+            return Path(self.model).name
+        return type(self.model).__name__
+
 
 def open_runner(
     backend: str, model: Any, spec: InputSpec, options: RunnerOptions | None = None
@@ -149,16 +193,9 @@ def open_runner(
     """Build and open the runner for ``backend`` from the capability table.
 
     Raises:
-        InputError: for an unknown backend.
+        InputError: for an unknown backend, or an artifact the runtime refuses.
         MissingBackendError: when the backend's package is not installed.
     """
     entry = get_backend(backend)
     module = importlib.import_module(entry.module)
-    runner = getattr(module, entry.cls)(model, spec, options, backend=backend)
-    try:
-        return runner.open()
-    except DeployKitError:
-        raise
-    except Exception as exc:  # a runtime refusing the artifact is a user-facing failure
-        first = first_line(exc, 300)
-        raise InputError(f"{backend} cannot open the model ({first})") from None
+    return getattr(module, entry.cls)(model, spec, options, backend=backend).open()

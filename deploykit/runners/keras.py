@@ -41,3 +41,7 @@ class KerasRunner(Runner):
 
     def _close_impl(self) -> None:
         self._model = None
+
+    def _runtime_errors(self) -> tuple[type[BaseException], ...]:
+        # Keras refuses a file with ValueError; TensorFlow's own failures are OpErrors.
+        return (ValueError, import_tensorflow().errors.OpError)

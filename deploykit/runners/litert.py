@@ -160,6 +160,11 @@ class LiteRtRunner(Runner):
     def _close_impl(self) -> None:
         self._interp = None
 
+    def _runtime_errors(self) -> tuple[type[BaseException], ...]:
+        # The interpreter raises ValueError for a file it cannot parse and
+        # RuntimeError when it cannot prepare the graph (allocate_tensors).
+        return (ValueError, RuntimeError)
+
 
 def _version() -> str | None:
     from importlib.metadata import PackageNotFoundError, version

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from deploykit.errors import InputError
+from deploykit.host import cpu_isa
 from deploykit.optional import require
 from deploykit.runners.base import Runner
-from deploykit.runners.cpu import cpu_isa, saturation_warning
+from deploykit.runners.cpu import saturation_warning
 
 PRECISIONS = ("f32", "bf16", "f16", "auto")
 
@@ -105,3 +106,9 @@ class OpenVinoRunner(Runner):
         self._compiled.clear()
         self._model = None
         self._core = None
+
+    def _runtime_errors(self) -> tuple[type[BaseException], ...]:
+        # OpenVINO raises its C++ exceptions as RuntimeError; its frontends have their own.
+        from openvino.frontend import GeneralFailure, OpConversionFailure, OpValidationFailure
+
+        return (RuntimeError, GeneralFailure, OpConversionFailure, OpValidationFailure)

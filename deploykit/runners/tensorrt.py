@@ -1,8 +1,10 @@
 """TensorRT runner: a serialized engine executed with ``execute_async_v3``.
 
 Device memory, the stream, CUDA events and CUDA graphs come from torch.cuda
-(torch is a core dependency). Each call times host->device copy, compute and
-device->host copy separately with CUDA events (``details["timing_ms"]``).
+(torch is a core dependency). Each call times the enqueue between the
+host->device and device->host copies with CUDA events: ``last_compute_s``.
+``gpu_memory_mib`` is what the engine, its execution context and the I/O
+buffers claimed on the device.
 ``RunnerOptions.extra``: ``cuda_graph`` (bool) captures the enqueue in a CUDA
 graph per batch size and replays it; ``device`` (int) picks the GPU.
 """
@@ -30,6 +32,9 @@ class TensorRtRunner(Runner):
         index = int(self.options.extra.get("device", 0))
         current = compat.device_record(index)
         compat.check_engine(self.model, current)
+        from deploykit.runners.cuda import DeviceMemory
+
+        self._memory = DeviceMemory(index)
         self._torch = torch
         self._device = torch.device("cuda", index)
         self._logger = trt.Logger(trt.Logger.WARNING)
@@ -73,6 +78,7 @@ class TensorRtRunner(Runner):
                 device=self._device,
             )
             self._buffers[batch] = (x, y)
+            self.gpu_memory_mib = self._memory.claimed_mib()
         x, y = self._buffers[batch]
         self._context.set_input_shape(self._input, tuple(x.shape))
         self._context.set_tensor_address(self._input, x.data_ptr())
@@ -98,21 +104,15 @@ class TensorRtRunner(Runner):
         torch = self._torch
         x, y = self._bind(len(batch))
         host_in = torch.from_numpy(batch.astype(self._dtypes[self._input], copy=False))
-        events = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+        start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
         with torch.cuda.stream(self._stream):
-            events[0].record(self._stream)
             x.copy_(host_in, non_blocking=True)
-            events[1].record(self._stream)
+            start.record(self._stream)
             self._enqueue(len(batch))
-            events[2].record(self._stream)
+            end.record(self._stream)
             host_out = y.to("cpu", non_blocking=False)
-            events[3].record(self._stream)
-        events[3].synchronize()
-        self.details["timing_ms"] = {
-            "h2d": events[0].elapsed_time(events[1]),
-            "compute": events[1].elapsed_time(events[2]),
-            "d2h": events[2].elapsed_time(events[3]),
-        }
+        end.synchronize()
+        self.last_compute_s = start.elapsed_time(end) / 1e3
         return host_out.numpy().astype(np.float32, copy=False)
 
     def _close_impl(self) -> None:
@@ -121,6 +121,10 @@ class TensorRtRunner(Runner):
         self._context = None
         self._engine = None
         self._runtime = None
+
+    def _runtime_errors(self) -> tuple[type[BaseException], ...]:
+        # TensorRT's Python API and torch.cuda report failures as RuntimeError.
+        return (RuntimeError,)
 
 
 def _torch_dtype(torch: Any, dtype: np.dtype) -> Any:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from deploykit.registry import create_model, get_entry
 from deploykit.sources.base import LoadedModel, SourceOptions
 from deploykit.sources.torch_common import load_state_dict, output_classes
 from deploykit.spec import InputSpec
-from deploykit.zoo import create_model, get_entry
 
 
 def load(ref: str, options: SourceOptions) -> LoadedModel:

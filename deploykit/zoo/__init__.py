@@ -6,7 +6,7 @@ scanning the family modules listed in ``FAMILY_MODULES``; nothing is filled as
 a side effect of importing this package.
 """
 
-from deploykit.zoo.registry import (
+from deploykit.registry import (
     FAMILY_MODULES,
     SEED_ARCHITECTURES,
     ModelEntry,

@@ -6,8 +6,8 @@ from torch import nn
 from torchvision.models import MobileNetV2
 from torchvision.models.resnet import BasicBlock
 
+from deploykit.registry import register_model
 from deploykit.spec import Preprocess
-from deploykit.zoo.registry import register_model
 
 # Digits are grey strokes in [0, 1]; centring them on 0.5 is all the model needs.
 DIGITS_PREPROCESS = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from deploykit.registry import register_model
 from deploykit.zoo.layers import DIGITS_PREPROCESS, INCEPTION_PREPROCESS, conv_bn, scaled
-from deploykit.zoo.registry import register_model
 
 Conv = Callable[..., nn.Module]
 

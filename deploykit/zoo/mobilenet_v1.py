@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deploykit.registry import register_model
 from deploykit.zoo.layers import DIGITS_PREPROCESS, conv_bn, scaled
-from deploykit.zoo.registry import register_model
 
 # (output channels, stride) of the thirteen depthwise-separable blocks.
 BLOCKS: tuple[tuple[int, int], ...] = (

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from deploykit.registry import register_model
 from deploykit.zoo.layers import DIGITS_PREPROCESS
-from deploykit.zoo.registry import register_model
 
 REDUCTION = 16
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deploykit.registry import register_model
 from deploykit.zoo.layers import DIGITS_PREPROCESS, conv_bn, scaled
-from deploykit.zoo.registry import register_model
 
 # Output channels of stages 2-4 at 1x, per number of groups (Table 1).
 STAGE_WIDTHS: dict[int, tuple[int, int, int]] = {

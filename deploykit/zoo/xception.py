@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deploykit.registry import register_model
 from deploykit.zoo.layers import DIGITS_PREPROCESS, INCEPTION_PREPROCESS, conv_bn, scaled
-from deploykit.zoo.registry import register_model
 
 
 class SeparableConv(nn.Sequential):

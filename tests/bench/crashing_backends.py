@@ -47,6 +47,13 @@ class CrashOnBatchRunner(_CpuOrt):
         return super().run_prepared(batch)
 
 
+class BuggyRunner(_CpuOrt):
+    """Opens, then fails in its own Python code on inference, as a bug in deploykit would."""
+
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        return {}["logits"]
+
+
 class HangRunner(_CpuOrt):
     """Opens, then never returns from inference."""
 
@@ -59,5 +66,6 @@ for _name, _cls in (
     ("crash-segv", "SegfaultRunner"),
     ("crash-on-b8", "CrashOnBatchRunner"),
     ("hang", "HangRunner"),
+    ("buggy", "BuggyRunner"),
 ):
     register_backend(Backend(_name, ("onnx",), __name__, _cls, providers=("CPUExecutionProvider",)))

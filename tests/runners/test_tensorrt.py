@@ -73,7 +73,7 @@ def test_runner_without_tensorrt_names_the_extra(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not gpu_ready(), reason="needs TensorRT and an NVIDIA GPU")
 @pytest.mark.parametrize("cuda_graph", [False, True])
-def test_runner_times_copies_and_compute(cuda_graph, trained_resnet, tmp_path):
+def test_runner_times_compute_and_reports_memory(cuda_graph, trained_resnet, tmp_path):
     import numpy as np
 
     from deploykit.data import load_dataset, prepare
@@ -87,7 +87,6 @@ def test_runner_times_copies_and_compute(cuda_graph, trained_resnet, tmp_path):
     with open_runner("tensorrt", result.artifact, result.manifest.input, options) as runner:
         logits = runner.infer(x)
         logits_again = runner.infer(x)
-        timing = runner.info.details["timing_ms"]
     assert np.allclose(logits, logits_again)
     assert (logits.argmax(1) == data.labels).mean() > 0.95
-    assert set(timing) == {"h2d", "compute", "d2h"} and timing["compute"] > 0
+    assert runner.last_compute_s > 0 and runner.gpu_memory_mib > 0

@@ -1,4 +1,10 @@
-"""The registry behind ``deploykit models`` and every model name on the command line."""
+"""The model registry behind ``deploykit models`` and every model name on the command line.
+
+It sits below :mod:`deploykit.sources` (which loads registry names) and
+:mod:`deploykit.zoo` (whose family modules register their factories here, and
+whose trained models load through sources): imports run one way. The family
+modules are named in ``FAMILY_MODULES`` and imported on first use.
+"""
 
 from __future__ import annotations
 
