@@ -1,0 +1,135 @@
+"""Per-layer latency: runtime kernels attributed to source nodes, and the sum checked.
+
+Each profiler (ONNX Runtime, OpenVINO, TensorRT) reports :class:`Kernel`
+records in its own names. :func:`attribute` turns them into rows keyed by
+source node: a kernel resolving to several source nodes is a fused group whose
+time goes on its head node (its first weighted op) with the members listed; a
+kernel the runtime added on its own (a layout Transpose, a Reorder) inherits
+the node of its neighbour in the runtime graph; what still resolves to nothing
+goes into the ``unattributed`` row with the kernel names. The sum of kernel
+times is compared with the end-to-end median, and the ratio is reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from deploykit.layers.graph import Attribution, head_of
+
+
+@dataclass
+class Kernel:
+    """One kernel of a runtime's executed graph.
+
+    Attributes:
+        name: the runtime's name for it.
+        ms: median time per inference.
+        names: names that may lead to source nodes (its own, original layer names, outputs).
+        op: the runtime's op or layer type.
+        precision: the precision it ran in, when the runtime says.
+        neighbors: runtime names of adjacent kernels, producers first.
+    """
+
+    name: str
+    ms: float
+    names: list[str]
+    op: str = ""
+    precision: str | None = None
+    neighbors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Profile:
+    """What a profiler measured: kernels and the end-to-end median of unprofiled runs."""
+
+    kernels: list[Kernel]
+    e2e_median_ms: float
+    runs: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def median_ms(run: Callable[[], Any], runs: int, warmup: int = 3) -> float:
+    """The median wall time of ``run()`` in milliseconds."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def attribute(
+    profile: Profile, attribution: Attribution
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Rows ``{node: latency}``, the unattributed row and the summary for one backend."""
+    owner: dict[str, list[str]] = {}
+    for kernel in profile.kernels:
+        owner[kernel.name] = attribution.resolve_all(kernel.names)
+    for _ in range(3):  # runtime-made kernels take their neighbour's head
+        for kernel in profile.kernels:
+            if not owner[kernel.name]:
+                near = [owner.get(n) for n in kernel.neighbors]
+                found = next((o for o in near if o), None)
+                if found:
+                    owner[kernel.name] = [head_of(attribution.source, found)]
+    rows: dict[str, dict[str, Any]] = {}
+    lost: list[Kernel] = []
+    for kernel in profile.kernels:
+        members = owner[kernel.name]
+        if not members:
+            lost.append(kernel)
+            continue
+        head = head_of(attribution.source, members)
+        row = rows.setdefault(head, {"ms": 0.0, "members": [], "kernels": [], "precision": []})
+        row["ms"] += kernel.ms
+        row["members"] += [m for m in members if m not in row["members"]]
+        row["kernels"].append(kernel.name)
+        if kernel.precision and kernel.precision not in row["precision"]:
+            row["precision"].append(kernel.precision)
+    total = sum(k.ms for k in profile.kernels)
+    e2e = profile.e2e_median_ms
+    for row in rows.values():
+        row["share"] = row["ms"] / e2e if e2e else None
+        row["precision"] = ",".join(row["precision"]) or None
+        if row["members"] == [] or len(row["members"]) == 1:
+            row["members"] = []
+    lost_ms = sum(k.ms for k in lost)
+    unattributed = {
+        "ms": lost_ms,
+        "share": lost_ms / e2e if e2e else None,
+        "kernels": [k.name for k in lost],
+        "gap_ms": e2e - total,
+        "why": _why(lost, e2e - total),
+    }
+    summary = {
+        "e2e_median_ms": e2e,
+        "layer_sum_ms": total,
+        "ratio": total / e2e if e2e else None,
+        "runs": profile.runs,
+        **profile.details,
+    }
+    return rows, unattributed, summary
+
+
+def _why(lost: list[Kernel], gap: float) -> str:
+    parts = []
+    if lost:
+        names = ", ".join(k.name for k in lost[:4]) + (" ..." if len(lost) > 4 else "")
+        parts.append(f"{len(lost)} kernels name no source node ({names})")
+    if gap > 0:
+        parts.append(
+            f"{gap:.3f} ms per inference is spent outside any kernel (input/output copies, "
+            "thread hand-offs, the runtime's own scheduling)"
+        )
+    elif gap < 0:
+        parts.append(
+            f"kernels sum to {-gap:.3f} ms more than the end-to-end median: profiled runs are "
+            "slower than unprofiled ones, or kernels overlap in time"
+        )
+    return "; ".join(parts)
