@@ -11,6 +11,7 @@ import sys
 import typer
 
 from deploykit.cli import bench, calibrate, compare, demo, export, finetune, inspect, models, prune
+from deploykit.cli import layers as layers_verb
 from deploykit.errors import DeployKitError
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.command("bench")(bench.bench)
 app.command("compare")(compare.compare)
 app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
+app.command("layers")(layers_verb.layers)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,7 +83,9 @@ def _kernels(compiled: Any, times: dict[str, list[float]], runs: int) -> list[Ke
         precision = info["runtimePrecision"].astype(str) if "runtimePrecision" in info else None
         layer_type = info["layerType"].astype(str) if "layerType" in info else op.get_type_name()
         neighbors = [v.get_node().get_friendly_name() for v in op.input_values()]
-        neighbors += [t.get_node().get_friendly_name() for o in op.outputs() for t in o.get_target_inputs()]
+        neighbors += [
+            t.get_node().get_friendly_name() for o in op.outputs() for t in o.get_target_inputs()
+        ]
         samples = times[name]
         ms = statistics.median(samples) if len(samples) == runs else sum(samples) / runs
         names = [n for n in original.split(",") if n] + [name]

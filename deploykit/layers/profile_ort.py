@@ -65,7 +65,9 @@ def profile_onnxruntime(
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
         graph = Graph.load(optimized)
-    plain = ort.InferenceSession(str(artifact), _options(threads), providers=["CPUExecutionProvider"])
+    plain = ort.InferenceSession(
+        str(artifact), _options(threads), providers=["CPUExecutionProvider"]
+    )
     e2e = median_ms(lambda: plain.run(None, feed), runs, warmup)
     return Profile(_kernels(events, graph, warmup), e2e, runs, {"threads": threads})
 
@@ -92,6 +94,8 @@ def _kernels(events: list[dict], graph: Graph, warmup: int) -> list[Kernel]:
         op, inputs, outputs = graph.nodes.get(node, ("", [], []))
         neighbors = [graph.producer[t] for t in inputs if t in graph.producer]
         neighbors += [c for t in outputs for c in graph.consumers.get(t, [])]
-        precision = "int8" if ops[node].startswith(("QLinear", "ConvInteger", "MatMulInteger")) else None
+        precision = (
+            "int8" if ops[node].startswith(("QLinear", "ConvInteger", "MatMulInteger")) else None
+        )
         kernels.append(Kernel(node, ms, [node, *outputs], ops[node] or op, precision, neighbors))
     return kernels

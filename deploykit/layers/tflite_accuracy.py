@@ -170,7 +170,9 @@ class _Matcher:
             node_op = self.graph.op(node)
             feeds = self.graph.activations(node)
             producer = self.graph.producer.get(feeds[0], "") if feeds else ""
-            after_kind = node_op in ACTIVATIONS and self.graph.nodes.get(producer, ("",))[0] in kinds
+            after_kind = (
+                node_op in ACTIVATIONS and self.graph.nodes.get(producer, ("",))[0] in kinds
+            )
             named = node_op in ACTIVATIONS and ACTIVATIONS[node_op] in lowered
             kind = node_op in kinds or (after_kind and named)
             fused = after_kind and named
