@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploykit.layers.graph import Attribution, head_of
+from deploykit.layers.graph import Attribution, Graph, head_of
 
 
 @dataclass
@@ -70,7 +70,9 @@ def attribute(
     """Rows ``{node: latency}``, the unattributed row and the summary for one backend."""
     owner: dict[str, list[str]] = {}
     for kernel in profile.kernels:
-        owner[kernel.name] = attribution.resolve_all(kernel.names)
+        owner[kernel.name] = _with_fused_producer(
+            attribution.source, attribution.resolve_all(kernel.names), kernel.op
+        )
     for _ in range(3):  # runtime-made kernels take their neighbour's head
         for kernel in profile.kernels:
             if not owner[kernel.name]:
@@ -115,6 +117,35 @@ def attribute(
         **profile.details,
     }
     return rows, unattributed, summary
+
+
+def base_op(op: str) -> str:
+    """A runtime kernel type as the ONNX op it implements (``FusedConv``, ``QLinearConv`` -> Conv)."""
+    for prefix in ("Fused", "QLinear", "Q"):
+        if op.startswith(prefix) and op[len(prefix) :][:1].isupper():
+            return op[len(prefix) :]
+    return op
+
+
+def _with_fused_producer(source: Graph, members: list[str], op: str, hops: int = 3) -> list[str]:
+    """Members plus the producer the kernel type says was fused in front of them.
+
+    ORT names a Conv+ReLU kernel after its output (``relu_2_nchwc``), which resolves to
+    the ReLU alone; the kernel's type says a Conv ran, so the Conv feeding it joins.
+    """
+    wanted = base_op(op)
+    if not members or not wanted or any(source.op(m) == wanted for m in members):
+        return members
+    chain, node = [], members[0]
+    for _ in range(hops):
+        feeds = source.activations(node)
+        node = source.producer.get(feeds[0]) if feeds else None
+        if node is None:
+            return members
+        chain.insert(0, node)
+        if source.op(node) == wanted:
+            return [*chain, *members]
+    return members
 
 
 def _why(lost: list[Kernel], gap: float) -> str:

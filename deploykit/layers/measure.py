@@ -9,6 +9,7 @@ Latency: each runtime's profile is attributed to source nodes
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from deploykit.layers.graph import Graph
@@ -107,7 +108,8 @@ def _estimate_local(source: Graph, rows: dict[str, LayerRow], backend: str) -> N
             if source.producer.get(t) not in group
         }
         before = [upstream_db(t, set(group)) for t in inputs]
-        entry["local_sqnr_db"] = estimated_local_db(entry["sqnr_db"], before)
+        estimate = estimated_local_db(entry["sqnr_db"], before)
+        entry["local_sqnr_db"] = None if math.isnan(estimate) else estimate
 
 
 def latency(

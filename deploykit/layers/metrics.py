@@ -20,6 +20,8 @@ import numpy as np
 MAX_SQNR_DB = 140.0
 # Channels whose energy is below this share of the loudest channel's carry no signal.
 SILENT_CHANNEL = 1e-10
+# Below this input SQNR noise no longer adds up: a layer's own loss cannot be estimated.
+ESTIMABLE_INPUT_DB = 10.0
 
 
 def channels_first(array: np.ndarray) -> np.ndarray:
@@ -95,6 +97,10 @@ def estimated_local_db(output_db: float, input_dbs: list[float]) -> float:
 
     Used where a runtime cannot run a layer alone (LiteRT): the noise a layer
     adds is its output's noise ratio minus the largest ratio among its inputs.
+    NaN when an input is already below ``ESTIMABLE_INPUT_DB`` (its signal is lost,
+    and what follows says nothing about this layer).
     """
     before = max((db_to_ratio(d) for d in input_dbs if not math.isnan(d)), default=0.0)
+    if before > db_to_ratio(ESTIMABLE_INPUT_DB):
+        return float("nan")
     return ratio_to_db(db_to_ratio(output_db) - before)

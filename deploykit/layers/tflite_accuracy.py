@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deploykit.errors import InputError
 from deploykit.layers.graph import Graph, head_of, members_between
 from deploykit.layers.metrics import ErrorStats
 from deploykit.optional import require
@@ -225,6 +226,12 @@ def tflite_layer_errors(
         sources[out] = graph.nodes[node][2][0]
         group = members_between(graph, ins, node)
         matched[out] = (head_of(graph, group), node, group)
+    if len(unmatched) > len(matched):
+        raise InputError(
+            f"{artifact_path} and the reference graph do not line up: {len(unmatched)} of "
+            f"{len(unmatched) + len(matched)} LiteRT ops match no reference layer",
+            "pass the FP32 model the .tflite was exported from as --reference",
+        )
     # Several LiteRT tensors may stand for one node (FULLY_CONNECTED, then DEQUANTIZE): keep the last.
     by_node = {head: (index, node) for index, (head, node, _) in matched.items()}
     members = {head: group for head, _, group in matched.values() if len(group) > 1}
