@@ -20,8 +20,8 @@ def test_tensorboard_run_has_graph_histograms_and_feature_maps(cli, tmp_path):
     assert "weights/stem.0.weight" in tags["histograms"] and "weights/fc.bias" in tags["histograms"]
     assert {"feature_maps/stem", "feature_maps/stages"} <= set(tags["images"])
     stem = events.Images("feature_maps/stem")
-    # One grid of the 16 stem channels (4 x 4 maps of 32 x 32).
-    assert len(stem) == 1 and stem[0].width >= 4 * 32 and stem[0].height >= 4 * 32
+    # One grid of the 16 stem channels: two rows of eight 32 x 32 maps.
+    assert len(stem) == 1 and (stem[0].width, stem[0].height) == (8 * 32, 2 * 32)
 
 
 def test_tensorboard_needs_a_torch_model(cli, user_error, culprit, tmp_path):
