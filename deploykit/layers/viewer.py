@@ -174,7 +174,10 @@ def serve(plan: ViewPlan, open_browser: bool) -> None:
         return
     from model_explorer import server
 
-    server._check_new_version = lambda *args, **kwargs: None  # no PyPI call: works offline
+    # Answer the app's version check without asking PyPI (works offline, never waits on DNS).
+    server._check_new_version = lambda *args, **kwargs: dict.fromkeys(
+        ("version", "runningVersion", "releaseUrl", "desktopAppUrl"), ""
+    )
     config = _explorer_config(plan)
     server.start(
         host=HOST,
