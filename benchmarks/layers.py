@@ -46,9 +46,19 @@ def main() -> None:
         for name in MODELS:
             artifact = export(name, work / name, calib)
             command = [
-                sys.executable, "-m", "deploykit", "layers", str(artifact),
-                "--backend", ",".join(BACKENDS), "--samples", "16", "--runs", "30",
-                "-o", str(work / name / "layers"),
+                sys.executable,
+                "-m",
+                "deploykit",
+                "layers",
+                str(artifact),
+                "--backend",
+                ",".join(BACKENDS),
+                "--samples",
+                "16",
+                "--runs",
+                "30",
+                "-o",
+                str(work / name / "layers"),
             ]
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True, text=True)

@@ -77,7 +77,11 @@ def _tensorboard(loaded, request: InspectRequest, as_json: bool) -> None:
 
     batch = image_batch(request.feature_maps, loaded.spec) if request.feature_maps else None
     record = write_tensorboard(
-        loaded.model, loaded.spec, request.tensorboard, batch, list(request.layers) or None,
+        loaded.model,
+        loaded.spec,
+        request.tensorboard,
+        batch,
+        list(request.layers) or None,
         request.max_channels,
     )
     if as_json:
@@ -106,7 +110,9 @@ def inspect(
     if format_of(model) in GRAPH_FORMATS:
         if feature_maps or layers or request.tensorboard:
             which = "--tensorboard" if request.tensorboard else "--feature-maps"
-            raise InputError(f"{which} needs a torch model", "pass a registry name, .pt2 or factory")
+            raise InputError(
+                f"{which} needs a torch model", "pass a registry name, .pt2 or factory"
+            )
         from deploykit.inspect.graph import summarize_graph
 
         summary = summarize_graph(Path(model))

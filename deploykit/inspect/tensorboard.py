@@ -89,6 +89,8 @@ def write_tensorboard(
         outputs = capture(model, batch, layers)
         for name in layers:
             if name in outputs:
-                writer.add_images(f"feature_maps/{name}", channel_images(outputs[name][0], max_channels))
+                writer.add_images(
+                    f"feature_maps/{name}", channel_images(outputs[name][0], max_channels)
+                )
         record["feature_maps"] = [n for n in layers if n in outputs]
     return record

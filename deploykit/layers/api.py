@@ -44,6 +44,10 @@ REFERENCE_NAME = "reference.onnx"
 LITERT_NO_LATENCY = (
     "LiteRT's Python interpreter reports no per-op times (only its benchmark_model binary does)"
 )
+NO_ACCURACY = {
+    "tensorrt": "per-layer TensorRT accuracy rebuilds the engine from the ONNX file with every "
+    "layer marked as an output: run `deploykit layers MODEL.onnx --backend tensorrt`",
+}
 OPENVINO_NO_ACCURACY = (
     "per-layer error is read in ONNX Runtime, which runs the same Q/DQ file; OpenVINO's "
     "fusions hide its intermediate tensors"
@@ -259,11 +263,13 @@ def _measure(
 
     wants_accuracy, wants_latency = LAYER_BACKENDS[backend]
     entry: dict[str, Any] = {"accuracy": None, "latency": None, "notes": []}
+    if backend == "tensorrt" and ctx.artifact.suffix != ".onnx":
+        wants_accuracy = False  # marking outputs needs the network: give the ONNX file
     if ctx.request.accuracy:
         if wants_accuracy:
             entry["accuracy"] = measure.accuracy(backend, ctx, rows)
         else:
-            entry["notes"].append(OPENVINO_NO_ACCURACY)
+            entry["notes"].append(NO_ACCURACY.get(backend, OPENVINO_NO_ACCURACY))
     if ctx.request.latency:
         if wants_latency:
             entry["latency"], report.unattributed[backend] = measure.latency(backend, ctx, rows)

@@ -150,9 +150,9 @@ class Attribution:
     def resolve(self, name: str) -> str | None:
         """A runtime's name for a node or tensor -> source node name, or None."""
         for candidate in (name, _SUFFIXES.sub("", name)):
-            if candidate in self.artifact.nodes or candidate in self.source.nodes:
-                if (found := self.node(candidate)) is not None:
-                    return found
+            known = candidate in self.artifact.nodes or candidate in self.source.nodes
+            if known and (found := self.node(candidate)) is not None:
+                return found
             if candidate in self.artifact.producer or candidate in self.source.producer:
                 root = self.root_tensor(candidate)
                 if root in self.source.producer:
@@ -182,9 +182,7 @@ def check_shared_names(source: Graph, artifact: Graph, what: str) -> None:
     """
     weighted = [n for n in source.layers() if source.op(n) in WEIGHTED_OPS]
     found = [
-        n
-        for n in weighted
-        if n in artifact.nodes or source.nodes[n][2][0] in artifact.producer
+        n for n in weighted if n in artifact.nodes or source.nodes[n][2][0] in artifact.producer
     ]
     if len(found) * 2 < len(weighted) or not found:
         raise InputError(

@@ -259,9 +259,8 @@ def onnx_layer_errors(
     cumulative = {layer: ErrorStats() for layer in probe.compared}
     local = {layer: ErrorStats() for layer in probe.compared}
     for start in range(0, len(images), batch):
-        values = dict(
-            zip(names, session.run(names, {probe.input_name: images[start : start + batch]}))
-        )
+        outputs = session.run(names, {probe.input_name: images[start : start + batch]})
+        values = dict(zip(names, outputs, strict=True))
         for layer, (ref, cum, loc) in probe.compared.items():
             cumulative[layer].add(values[ref], values[cum])
             local[layer].add(values[ref], values[loc])

@@ -125,7 +125,9 @@ def _reference_runner(source_path: Path, graph: Graph) -> Callable[[np.ndarray],
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options)
     names = [o.name for o in session.get_outputs()]
-    return lambda images: dict(zip(names, session.run(names, {graph.inputs[0]: images})))
+    return lambda images: dict(
+        zip(names, session.run(names, {graph.inputs[0]: images}), strict=True)
+    )
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:

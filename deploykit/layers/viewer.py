@@ -38,7 +38,9 @@ class ViewRequest:
 
     overlay: Path | None = option(None, "Folder written by `deploykit layers` (its overlays).")
     port: int = option(DEFAULT_PORT, "Port on 127.0.0.1 (a free one if taken).", min=1, max=65535)
-    browser: bool = option(True, "Open a browser tab when one is available.", flag="--browser/--no-browser")
+    browser: bool = option(
+        True, "Open a browser tab when one is available.", flag="--browser/--no-browser"
+    )
 
     def __post_init__(self) -> None:
         check_options(self)

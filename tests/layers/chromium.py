@@ -29,11 +29,22 @@ class Browser:
             os.dup2(101, 4)
 
         self.proc = subprocess.Popen(
-            [chromium(), "--headless=new", "--no-sandbox", "--use-angle=swiftshader",
-             "--enable-unsafe-swiftshader", "--hide-scrollbars", f"--window-size={width},{height}",
-             "--remote-debugging-pipe", "about:blank"],
-            close_fds=False, preexec_fn=child_fds,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                chromium(),
+                "--headless=new",
+                "--no-sandbox",
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
+                "--hide-scrollbars",
+                f"--window-size={width},{height}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            close_fds=False,
+            preexec_fn=child_fds,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         os.close(commands[0])
         os.close(replies[1])

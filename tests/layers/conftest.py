@@ -76,7 +76,10 @@ def culprit(trained_resnet, layers_work, calib_set) -> dict[str, Path]:
     loaded = culprit_model(trained_resnet)
     out = layers_work / "culprit"
     fp32 = _export(loaded, out)
-    return {"fp32": fp32, "int8": _export(fp32_source(fp32), out, precision="int8", calib=calib_set)}
+    return {
+        "fp32": fp32,
+        "int8": _export(fp32_source(fp32), out, precision="int8", calib=calib_set),
+    }
 
 
 def fp32_source(path: Path):

@@ -47,7 +47,9 @@ def test_culprit_ranks_first_on_litert(trained_resnet, layers_work, calib_set):
     loaded = culprit_model(trained_resnet)
     artifact = export_model(
         loaded,
-        ExportRequest(target="tflite", precision="int8", calib=calib_set, out_dir=out, verify=False),
+        ExportRequest(
+            target="tflite", precision="int8", calib=calib_set, out_dir=out, verify=False
+        ),
     ).artifact
     fp32 = export_model(loaded, ExportRequest(out_dir=out, verify=False)).artifact
     request = LayersRequest(reference=str(fp32), samples=16)

@@ -13,8 +13,18 @@ def test_layers_cli_writes_every_rendering(cli, culprit, tmp_path):
     pytest.importorskip("openvino", reason="needs the openvino extra")
     out = tmp_path / "report"
     result = cli(
-        "layers", culprit["int8"], "--backend", "onnxruntime,openvino",
-        "--samples", "8", "--runs", "5", "--top-k", "3", "-o", out,
+        "layers",
+        culprit["int8"],
+        "--backend",
+        "onnxruntime,openvino",
+        "--samples",
+        "8",
+        "--runs",
+        "5",
+        "--top-k",
+        "3",
+        "-o",
+        out,
     )
     assert result.code == 0, result.stderr
     assert "onnxruntime: worst 3 layers" in result.stdout and CULPRIT_NODE in result.stdout
@@ -31,8 +41,14 @@ def test_layers_cli_writes_every_rendering(cli, culprit, tmp_path):
 
 def test_different_input_specs_are_refused(cli, user_error, culprit, tmp_path):
     result = cli(
-        "layers", culprit["int8"], "--reference", "demo_resnet", "--input-shape", "1x3x48x48",
-        "-o", tmp_path,
+        "layers",
+        culprit["int8"],
+        "--reference",
+        "demo_resnet",
+        "--input-shape",
+        "1x3x48x48",
+        "-o",
+        tmp_path,
     )
     user_error(result, "takes 3x32x32 inputs, the reference takes 3x48x48")
     assert result.code == 2

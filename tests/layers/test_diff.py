@@ -53,8 +53,10 @@ def test_malformed_or_unrelated_reports_exit_2(cli, user_error, baseline, tmp_pa
     def renamed(row):
         row["node"] = "other_" + row["node"]
 
-    user_error(cli("compare", _edited(baseline, tmp_path, renamed), "--baseline", baseline),
-               "share no node names")
+    user_error(
+        cli("compare", _edited(baseline, tmp_path, renamed), "--baseline", baseline),
+        "share no node names",
+    )
     broken = tmp_path / "broken.json"
     broken.write_text('{"schema": "deploykit.layers/1", "layers": 3}')
     user_error(cli("compare", broken, "--baseline", baseline), "malformed")

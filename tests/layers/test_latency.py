@@ -8,8 +8,6 @@ from deploykit.layers.api import LayersRequest, layer_report
 from deploykit.layers.graph import Attribution, Graph
 from deploykit.layers.report import slowest_layers
 
-SLOW_NODE_OP = "Conv"
-
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_slow_layer_ranks_first(backend, slow, layers_work):
@@ -32,11 +30,10 @@ def test_slow_layer_ranks_first(backend, slow, layers_work):
 
 
 def test_every_ort_kernel_of_a_qdq_model_is_attributed(culprit):
+    import numpy as np
+
     from deploykit.layers.latency import attribute
     from deploykit.layers.profile_ort import profile_onnxruntime
-    from deploykit.layers.report import LayerReport  # noqa: F401 (the rows' home)
-
-    import numpy as np
 
     sample = np.zeros((1, 3, 32, 32), np.float32)
     profile = profile_onnxruntime(culprit["int8"], sample, runs=3, warmup=1)

@@ -29,7 +29,7 @@ def test_json_round_trip_and_schema(written, tmp_path):
     assert data["schema"] == SCHEMA and data["reference"]["onnx"] == "reference.onnx"
     data["schema"] = "deploykit.layers/99"
     (tmp_path / "future.json").write_text(json.dumps(data))
-    with pytest.raises(InputError, match="schema deploykit.layers/99"):
+    with pytest.raises(InputError, match=r"schema deploykit\.layers/99"):
         read_report(tmp_path / "future.json")
     del data["schema"]
     (tmp_path / "other.json").write_text(json.dumps(data))

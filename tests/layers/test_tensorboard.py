@@ -25,4 +25,7 @@ def test_tensorboard_run_has_graph_histograms_and_feature_maps(cli, tmp_path):
 
 
 def test_tensorboard_needs_a_torch_model(cli, user_error, culprit, tmp_path):
-    user_error(cli("inspect", culprit["fp32"], "--tensorboard", tmp_path), "--tensorboard needs a torch model")
+    user_error(
+        cli("inspect", culprit["fp32"], "--tensorboard", tmp_path),
+        "--tensorboard needs a torch model",
+    )

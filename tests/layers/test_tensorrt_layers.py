@@ -19,8 +19,13 @@ def test_tensorrt_ranks_the_culprit_and_attributes_its_time(culprit, layers_work
     request = LayersRequest(backends=("tensorrt",), samples=16, runs=20)
     report = layer_report(culprit["int8"], request, layers_work / "trt")
     assert worst_layers(report, "tensorrt")[0].node == CULPRIT_NODE
-    assert "marking outputs changes TensorRT's fusions" in report.backends["tensorrt"]["accuracy"]["method"]
+    assert (
+        "marking outputs changes TensorRT's fusions"
+        in report.backends["tensorrt"]["accuracy"]["method"]
+    )
     slowest = slowest_layers(report, "tensorrt")
-    assert slowest and all(r.op in ("Conv", "Gemm", "Add", "ReduceMean", "Reshape", "Relu") for r in slowest)
+    assert slowest and all(
+        r.op in ("Conv", "Gemm", "Add", "ReduceMean", "Reshape", "Relu") for r in slowest
+    )
     summary = report.backends["tensorrt"]["latency"]
     assert 0.5 < summary["ratio"] < 1.5, summary

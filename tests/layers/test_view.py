@@ -30,7 +30,10 @@ def _serve(args, env=None):
     """Start `deploykit view`; return the process and the URL it printed."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "deploykit", "view", *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     lines = []
     while proc.poll() is None and len(lines) < 2:
@@ -72,7 +75,9 @@ def test_overlays_of_another_graph_are_refused(user_error, cli, slow, overlay):
 
 def test_model_explorer_serves_the_graph_with_overlays(culprit, overlay):
     pytest.importorskip("model_explorer_onnx", reason="needs the viewer extra")
-    proc, url, lines = _serve([culprit["int8"], "--overlay", overlay, "--port", free_port(), "--no-browser"])
+    proc, url, lines = _serve(
+        [culprit["int8"], "--overlay", overlay, "--port", free_port(), "--no-browser"]
+    )
     try:
         assert url and "onnxruntime.local_sqnr_db.json" in urllib.request.unquote(url), lines
         assert _get(url) == 200
@@ -86,7 +91,9 @@ def test_netron_without_the_viewer_extra_and_no_browser(culprit, overlay, tmp_pa
     (tmp_path / "sitecustomize.py").write_text(
         "import sys\nsys.modules['model_explorer'] = None\nsys.modules['model_explorer_onnx'] = None\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
     proc, url, lines = _serve([culprit["int8"], "--overlay", overlay, "--port", free_port()], env)
     try:

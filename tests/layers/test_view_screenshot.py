@@ -17,7 +17,9 @@ def test_model_explorer_page_shows_graph_and_overlays(culprit, overlay, tmp_path
     pytest.importorskip("model_explorer_onnx", reason="needs the viewer extra")
     if chromium() is None:
         pytest.skip("needs Chromium (apt-get install -y chromium)")
-    proc, url, lines = _serve([culprit["int8"], "--overlay", overlay, "--port", free_port(), "--no-browser"])
+    proc, url, lines = _serve(
+        [culprit["int8"], "--overlay", overlay, "--port", free_port(), "--no-browser"]
+    )
     browser = None
     try:
         assert url, lines
