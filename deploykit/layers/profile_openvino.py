@@ -37,14 +37,8 @@ def profile_openvino(
 ) -> Profile:
     """Per-layer times of ``artifact`` on ``sample`` on OpenVINO's CPU plugin.
 
-    Args:
-        artifact: the ONNX file.
-        sample: the input batch.
-        runs: profiled (and, separately, end-to-end timed) inferences.
-        warmup: inferences before either is timed.
-        threads: inference threads.
-        precision: the artifact's precision; FP32 artifacts run in f32 (as the runner does),
-            others with OpenVINO's own choice.
+    Arguments as :func:`deploykit.layers.profile_ort.profile_onnxruntime`, plus ``precision``:
+    the artifact's; FP32 artifacts run in f32 (as the runner does), others in OpenVINO's choice.
     """
     ov = require("openvino")
     core = ov.Core()

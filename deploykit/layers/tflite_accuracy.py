@@ -195,13 +195,8 @@ def tflite_layer_errors(
 ) -> TfliteLayerErrors:
     """Cumulative error of every source layer LiteRT's tensors could be matched to.
 
-    Args:
-        source_path: the FP32 reference ONNX graph.
-        artifact_path: the ``.tflite`` file.
-        images: NCHW float model input.
-        batch: images per run.
-        threads: LiteRT threads.
-        progress: called with the number of images done after each batch.
+    Arguments as :func:`deploykit.layers.onnx_accuracy.onnx_layer_errors` (the artifact is a
+    ``.tflite`` file; ``threads`` are LiteRT's).
     """
     graph = Graph.load(source_path)
     runtime = _LiteRt(artifact_path, threads)
