@@ -52,15 +52,23 @@ class Profile:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def median_ms(run: Callable[[], Any], runs: int, warmup: int = 3) -> float:
-    """The median wall time of ``run()`` in milliseconds."""
+def interleaved_median_ms(
+    plain: Callable[[], Any], profiled: Callable[[], Any], runs: int, warmup: int = 3
+) -> float:
+    """Median wall time of ``plain()`` in ms, its runs alternating with ``profiled()`` ones.
+
+    Alternating keeps a busy machine's load changes out of the ratio of the per-layer
+    sum (from the profiled runs) to the end-to-end median (from the plain ones).
+    """
     for _ in range(warmup):
-        run()
+        plain()
+        profiled()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        run()
+        plain()
         times.append((time.perf_counter() - start) * 1e3)
+        profiled()
     return statistics.median(times)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from deploykit.layers.latency import Kernel, Profile, median_ms
+from deploykit.layers.latency import Kernel, Profile, interleaved_median_ms
 from deploykit.optional import require
 
 
@@ -49,18 +49,19 @@ def profile_openvino(
         config["INFERENCE_NUM_THREADS"] = int(threads)
     profiled = _compile(core, artifact, len(sample), {**config, "PERF_COUNT": True})
     request = profiled.create_infer_request()
-    for _ in range(warmup):
-        request.infer({0: sample})
+    plain = _compile(core, artifact, len(sample), config).create_infer_request()
     times: dict[str, list[float]] = {}
-    for _ in range(runs):
+
+    def profiled_run() -> None:
         request.infer({0: sample})
         for info in request.get_profiling_info():
             if str(info.status).endswith("EXECUTED") and "NOT_RUN" not in str(info.status):
-                ms = info.real_time.total_seconds() * 1e3
-                times.setdefault(info.node_name, []).append(ms)
+                times.setdefault(info.node_name, []).append(info.real_time.total_seconds() * 1e3)
+
+    e2e = interleaved_median_ms(lambda: plain.infer({0: sample}), profiled_run, runs, warmup)
+    # Warm-up runs recorded times too: keep each node's last ``runs`` samples.
+    times = {name: samples[-runs:] for name, samples in times.items()}
     kernels = _kernels(profiled, times, runs)
-    plain = _compile(core, artifact, len(sample), config).create_infer_request()
-    e2e = median_ms(lambda: plain.infer({0: sample}), runs, warmup)
     hint = profiled.get_property("INFERENCE_PRECISION_HINT")
     details = {"threads": threads, "inference_precision": str(hint)}
     return Profile(kernels, e2e, runs, details)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deploykit.layers.graph import Graph
-from deploykit.layers.latency import Kernel, Profile, median_ms
+from deploykit.layers.latency import Kernel, Profile, interleaved_median_ms
 
 SUFFIX = "_kernel_time"
 
@@ -58,17 +58,15 @@ def profile_onnxruntime(
             optimized_model_filepath=str(optimized),
         )
         session = ort.InferenceSession(str(artifact), options, providers=["CPUExecutionProvider"])
+        plain = ort.InferenceSession(
+            str(artifact), _options(threads), providers=["CPUExecutionProvider"]
+        )
         feed = {session.get_inputs()[0].name: sample}
-        for _ in range(warmup):
-            session.run(None, feed)
-        for _ in range(runs):
-            session.run(None, feed)
+        e2e = interleaved_median_ms(
+            lambda: plain.run(None, feed), lambda: session.run(None, feed), runs, warmup
+        )
         events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
         graph = Graph.load(optimized)
-    plain = ort.InferenceSession(
-        str(artifact), _options(threads), providers=["CPUExecutionProvider"]
-    )
-    e2e = median_ms(lambda: plain.run(None, feed), runs, warmup)
     return Profile(_kernels(events, graph, warmup), e2e, runs, {"threads": threads})
 
 

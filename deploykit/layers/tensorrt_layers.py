@@ -27,7 +27,7 @@ import numpy as np
 from deploykit import tensorrt_compat as compat
 from deploykit.errors import InputError
 from deploykit.layers.graph import Graph
-from deploykit.layers.latency import Kernel, Profile, median_ms
+from deploykit.layers.latency import Kernel, Profile, interleaved_median_ms
 from deploykit.layers.metrics import ErrorStats
 from deploykit.layers.onnx_accuracy import visible
 
@@ -170,10 +170,11 @@ def profile_tensorrt(
         def report_layer_time(self, layer_name: str, ms: float) -> None:
             times.setdefault(layer_name, []).append(ms)
 
-    e2e = median_ms(session.run, runs, warmup)
-    session.context.profiler = _Profiler()
-    for _ in range(runs):
-        session.run()
+    profiled = _Session(engine, np.ascontiguousarray(sample))
+    profiled.context.profiler = _Profiler()
+    feed = np.ascontiguousarray(sample)
+    e2e = interleaved_median_ms(session.run, lambda: profiled.run(feed), runs, warmup)
+    times = {name: samples[-runs:] for name, samples in times.items()}
     inspector = engine.create_engine_inspector()
     layers = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
     metadata = {
