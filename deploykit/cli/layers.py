@@ -18,9 +18,6 @@ def layers(
     artifact: Annotated[Path, typer.Argument(help="An exported .onnx, .tflite or .engine file.")],
     request: LayersRequest,
     source: SourceOptions,
-    out_dir: Annotated[
-        Path, typer.Option("-o", "--out", help="Folder for layers.json and its renderings.")
-    ] = Path("layers"),
 ) -> None:
     """Which layers of ARTIFACT lose accuracy and which take the time, on each backend.
 
@@ -42,7 +39,8 @@ def layers(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done)
 
-        report = layer_report(artifact, request, out_dir, source, progress)
+        report = layer_report(artifact, request, None, source, progress)
+    out_dir = request.out_dir
     written = write_outputs(report, out_dir, request.top_k)
     terminal(report, request.top_k, out)
     console.print(

@@ -75,6 +75,7 @@ class LayersRequest:
         accuracy: measure per-layer error.
         latency: measure per-layer time.
         top_k: rows printed per table.
+        out_dir: folder for ``layers.json``, its renderings and ``reference.onnx``.
     """
 
     reference: str | None = option(
@@ -93,6 +94,9 @@ class LayersRequest:
     accuracy: bool = option(True, "Measure per-layer error.", flag="--accuracy/--no-accuracy")
     latency: bool = option(True, "Measure per-layer time.", flag="--latency/--no-latency")
     top_k: int = option(10, "Rows printed per table.", min=1)
+    out_dir: Path = option(
+        Path("layers"), "Folder for layers.json and its renderings.", flag="--out", short="-o"
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -168,7 +172,7 @@ def _check_specs(artifact: InputSpec | None, reference: InputSpec, what: str) ->
 def layer_report(
     artifact: Path,
     request: LayersRequest,
-    out_dir: Path,
+    out_dir: Path | None = None,
     source: SourceOptions | None = None,
     progress: Progress | None = None,
 ) -> LayerReport:
@@ -178,7 +182,7 @@ def layer_report(
     Args:
         artifact: an exported ``.onnx``, ``.tflite`` or ``.engine``.
         request: reference, backends, data and what to measure.
-        out_dir: the output folder.
+        out_dir: the output folder (default: ``request.out_dir``).
         source: how to load the reference (weights, input shape, trust flags).
         progress: called as stages advance.
 
@@ -195,7 +199,7 @@ def layer_report(
     ref = request.reference or (manifest.source.get("ref") if manifest else None)
     if not ref:
         raise InputError(f"{path} has no manifest naming its source", "pass --reference MODEL")
-    out_dir = ensure_dir(out_dir)
+    out_dir = ensure_dir(out_dir or request.out_dir)
     reference, spec = _reference(ref, source or SourceOptions(), out_dir)
     artifact_spec = _artifact_spec(path, fmt)
     _check_specs(artifact_spec, spec, str(path))

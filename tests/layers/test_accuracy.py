@@ -39,6 +39,7 @@ def test_fp16_intermediates_are_close(trained_resnet, layers_work):
     assert all(f["sqnr_db"] > 45 and f["cosine"] > 0.9999 for f in figures)
 
 
+@pytest.mark.slow  # the TFLite export (onnx2tf, then the converter) takes ~35 s on two cores
 def test_culprit_ranks_first_on_litert(trained_resnet, layers_work, calib_set):
     pytest.importorskip("ai_edge_litert", reason="needs the tflite extra")
     from deploykit.export import ExportRequest, export_model
