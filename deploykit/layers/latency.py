@@ -12,6 +12,7 @@ times is compared with the end-to-end median, and the ratio is reported.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -110,18 +111,20 @@ def attribute(
         if row["members"] == [] or len(row["members"]) == 1:
             row["members"] = []
     lost_ms = sum(k.ms for k in lost)
+    load = machine_load()
     unattributed = {
         "ms": lost_ms,
         "share": lost_ms / e2e if e2e else None,
         "kernels": [k.name for k in lost],
         "gap_ms": e2e - total,
-        "why": _why(lost, e2e - total),
+        "why": _why(lost, e2e - total, load),
     }
     summary = {
         "e2e_median_ms": e2e,
         "layer_sum_ms": total,
         "ratio": total / e2e if e2e else None,
         "runs": profile.runs,
+        **load,
         **profile.details,
     }
     return rows, unattributed, summary
@@ -156,7 +159,16 @@ def _with_fused_producer(source: Graph, members: list[str], op: str, hops: int =
     return members
 
 
-def _why(lost: list[Kernel], gap: float) -> str:
+def machine_load() -> dict[str, float]:
+    """The 1-minute load average and the CPU count, recorded beside every latency figure."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not on every platform
+        return {}
+    return {"load_average": round(load, 1), "cpus": os.cpu_count() or 1}
+
+
+def _why(lost: list[Kernel], gap: float, load: dict[str, float]) -> str:
     parts = []
     if lost:
         names = ", ".join(k.name for k in lost[:4]) + (" ..." if len(lost) > 4 else "")
@@ -166,6 +178,11 @@ def _why(lost: list[Kernel], gap: float) -> str:
             f"{gap:.3f} ms per inference is spent outside any kernel (input/output copies, "
             "thread hand-offs, the runtime's own scheduling)"
         )
+        if load and load["load_average"] > load["cpus"]:
+            parts.append(
+                f"the machine's load average was {load['load_average']:g} on {load['cpus']} "
+                "CPUs, so the runtime also waited for a CPU between kernels"
+            )
     elif gap < 0:
         parts.append(
             f"kernels sum to {-gap:.3f} ms more than the end-to-end median: profiled runs are "
