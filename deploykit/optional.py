@@ -17,6 +17,9 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "nncf": ("openvino", "NNCF"),
     "tensorrt": ("gpu", "TensorRT"),
     "cuda": ("gpu", "cuda-python"),
+    "tensorboard": ("tensorboard", "TensorBoard"),
+    "model_explorer": ("viewer", "Model Explorer (ai-edge-model-explorer)"),
+    "netron": ("netron", "Netron"),
 }
 
 

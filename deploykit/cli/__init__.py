@@ -11,6 +11,8 @@ import sys
 import typer
 
 from deploykit.cli import bench, calibrate, compare, demo, export, finetune, inspect, models, prune
+from deploykit.cli import layers as layers_verb
+from deploykit.cli import view as view_verb
 from deploykit.errors import DeployKitError
 
 app = typer.Typer(
@@ -29,6 +31,8 @@ app.command("bench")(bench.bench)
 app.command("compare")(compare.compare)
 app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
+app.command("layers")(layers_verb.layers)
+app.command("view")(view_verb.view)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,13 @@ def compare(
     from deploykit.bench.compare import best_of, compare_runs, to_junit, to_markdown
     from deploykit.bench.results import read_results
     from deploykit.fileio import write_json_atomic, write_text_atomic
+    from deploykit.layers.compare_hook import compare_layers, wants_layers
+
+    if wants_layers(results, baseline):  # layers.json from `deploykit layers`
+        tolerance = tolerances.get("latency")
+        if compare_layers(results, baseline, tolerance, markdown, junit, out.print):
+            raise typer.Exit(1)
+        return
 
     current = best_of([read_results(path) for path in results])
     if update_baseline and not baseline.exists():

@@ -71,6 +71,30 @@ def _print_weights(name: str, report) -> None:
     out.print(table)
 
 
+def _tensorboard(loaded, request: InspectRequest, as_json: bool) -> None:
+    from deploykit.inspect.featuremaps import image_batch
+    from deploykit.inspect.tensorboard import write_tensorboard
+
+    batch = image_batch(request.feature_maps, loaded.spec) if request.feature_maps else None
+    record = write_tensorboard(
+        loaded.model,
+        loaded.spec,
+        request.tensorboard,
+        batch,
+        list(request.layers) or None,
+        request.max_channels,
+    )
+    if as_json:
+        out.print_json(json.dumps(record))
+        return
+    graph = "graph" if record["graph"] is True else f"no graph: {record['graph']}"
+    out.print(
+        f"wrote {graph}, {len(record['histograms'])} weight histograms and feature maps of "
+        f"{', '.join(record['feature_maps'])} to {record['log_dir']} "
+        f"(view: tensorboard --logdir {record['log_dir']})"
+    )
+
+
 @declared
 def inspect(
     model: Annotated[
@@ -84,9 +108,10 @@ def inspect(
     """Look inside a model: weight statistics per layer, feature maps, or a graph summary."""
     feature_maps, layers = request.feature_maps, request.layers
     if format_of(model) in GRAPH_FORMATS:
-        if feature_maps or layers:
+        if feature_maps or layers or request.tensorboard:
+            which = "--tensorboard" if request.tensorboard else "--feature-maps"
             raise InputError(
-                "--feature-maps needs a torch model", "pass a registry name, .pt2 or factory"
+                f"{which} needs a torch model", "pass a registry name, .pt2 or factory"
             )
         from deploykit.inspect.graph import summarize_graph
 
@@ -96,7 +121,7 @@ def inspect(
         else:
             _print_graph(summary)
         return
-    if layers and not feature_maps:
+    if layers and not (feature_maps or request.tensorboard):
         raise InputError("--layers selects feature maps", "add --feature-maps IMAGE")
     from deploykit.sources import load_model
 
@@ -106,6 +131,9 @@ def inspect(
             f"{model} is a {loaded.kind} model; per-layer inspection needs torch",
             "export it and inspect the .onnx or .tflite file",
         )
+    if request.tensorboard:
+        _tensorboard(loaded, request, as_json)
+        return
     if feature_maps:
         from deploykit.inspect.featuremaps import feature_maps as render
 

@@ -26,6 +26,7 @@ class InspectRequest:
         max_channels: channels drawn per layer.
         eps: weights with ``|w| < eps`` count as near zero.
         out_dir: folder for the feature-map PNGs.
+        tensorboard: folder for a TensorBoard run (graph, weight histograms, feature maps).
     """
 
     feature_maps: Path | None = option(None, "Image whose activations to render as PNG grids.")
@@ -33,6 +34,9 @@ class InspectRequest:
     max_channels: int = option(DEFAULT_MAX_CHANNELS, "Channels drawn per layer.", min=1)
     eps: float = option(DEFAULT_EPS, "Weights with |w| < eps count as near zero.", min=0)
     out_dir: Path = option(Path("maps"), "Folder for feature-map PNGs.", flag="--out", short="-o")
+    tensorboard: Path | None = option(
+        None, "Write the graph, weight histograms and feature maps for TensorBoard here."
+    )
 
     def __post_init__(self) -> None:
         check_options(self)

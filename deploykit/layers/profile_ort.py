@@ -1,0 +1,99 @@
+"""ONNX Runtime per-node times from its profiler, on the optimized graph it really ran.
+
+ORT renames nodes when it optimizes (a Q/DQ Conv becomes ``node_Conv_138_token_39``
+of type QLinearConv, layout Transposes appear); the optimized model is saved
+beside the profile so each profiled node is attributed through its name and its
+output tensors (see :mod:`deploykit.layers.graph`).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from deploykit.layers.graph import Graph
+from deploykit.layers.latency import Kernel, Profile, interleaved_median_ms
+
+SUFFIX = "_kernel_time"
+
+
+def _options(threads: int | None, **settings: object):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    for key, value in settings.items():
+        setattr(options, key, value)
+    return options
+
+
+def profile_onnxruntime(
+    artifact: Path, sample: np.ndarray, runs: int = 30, warmup: int = 5, threads: int | None = None
+) -> Profile:
+    """Kernel times of ``artifact`` on ``sample`` (one batch in the artifact's layout).
+
+    Args:
+        artifact: the ONNX file.
+        sample: the input batch.
+        runs: profiled (and, separately, end-to-end timed) inferences.
+        warmup: inferences before either is timed.
+        threads: intra-op threads.
+    """
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="deploykit-ortprof-") as work:
+        optimized = Path(work) / "optimized.onnx"
+        options = _options(
+            threads,
+            enable_profiling=True,
+            profile_file_prefix=str(Path(work) / "profile"),
+            optimized_model_filepath=str(optimized),
+        )
+        session = ort.InferenceSession(str(artifact), options, providers=["CPUExecutionProvider"])
+        plain = ort.InferenceSession(
+            str(artifact), _options(threads), providers=["CPUExecutionProvider"]
+        )
+        feed = {session.get_inputs()[0].name: sample}
+        e2e = interleaved_median_ms(
+            lambda: plain.run(None, feed), lambda: session.run(None, feed), runs, warmup
+        )
+        events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+        graph = Graph.load(optimized)
+    return Profile(_kernels(events, graph, warmup), e2e, runs, {"threads": threads})
+
+
+def _kernels(events: list[dict], graph: Graph, warmup: int) -> list[Kernel]:
+    """Median per-run time of each node, skipping the warm-up runs (told apart by model_run)."""
+    run_ends = sorted(
+        e["ts"] + e["dur"] for e in events if e.get("cat") == "Session" and e["name"] == "model_run"
+    )
+    start = run_ends[warmup - 1] if warmup and len(run_ends) > warmup else 0
+    runs = max(1, len(run_ends) - warmup)
+    per_node: dict[str, list[float]] = {}
+    ops: dict[str, str] = {}
+    for event in events:
+        name = event.get("name", "")
+        if event.get("cat") != "Node" or not name.endswith(SUFFIX) or event["ts"] < start:
+            continue
+        node = name[: -len(SUFFIX)]
+        per_node.setdefault(node, []).append(event["dur"] / 1e3)
+        ops[node] = event.get("args", {}).get("op_name", "")
+    kernels = []
+    for node, times in per_node.items():
+        ms = statistics.median(times) if len(times) == runs else sum(times) / runs
+        op, inputs, outputs = graph.nodes.get(node, ("", [], []))
+        neighbors = [graph.producer[t] for t in inputs if t in graph.producer]
+        neighbors += [c for t in outputs for c in graph.consumers.get(t, [])]
+        precision = (
+            "int8" if ops[node].startswith(("QLinear", "ConvInteger", "MatMulInteger")) else None
+        )
+        kernels.append(Kernel(node, ms, [node, *outputs], ops[node] or op, precision, neighbors))
+    return kernels

@@ -1,0 +1,67 @@
+"""`deploykit layers` end to end, and its one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.layers.conftest import CULPRIT_NODE
+
+
+def test_layers_cli_writes_every_rendering(cli, culprit, tmp_path):
+    pytest.importorskip("openvino", reason="needs the openvino extra")
+    out = tmp_path / "report"
+    result = cli(
+        "layers",
+        culprit["int8"],
+        "--backend",
+        "onnxruntime,openvino",
+        "--samples",
+        "8",
+        "--runs",
+        "5",
+        "--top-k",
+        "3",
+        "-o",
+        out,
+    )
+    assert result.code == 0, result.stderr
+    assert "onnxruntime: worst 3 layers" in result.stdout and CULPRIT_NODE in result.stdout
+    assert "openvino: slowest 3 layers" in result.stdout and "end-to-end median" in result.stdout
+    for name in ("layers.json", "layers.md", "layers.html", "reference.onnx"):
+        assert (out / name).is_file(), name
+    data = json.loads((out / "layers.json").read_text())
+    assert data["reference"]["ref"] == str(culprit["fp32"])  # taken from the manifest
+    openvino = [r["latency"]["openvino"] for r in data["layers"] if "openvino" in r["latency"]]
+    # OpenVINO fuses Conv + ReLU (+ Add): the time sits on the Conv with its members listed.
+    assert any(len(lat["members"]) > 1 for lat in openvino)
+    assert all(lat["precision"] for lat in openvino)
+
+
+def test_different_input_specs_are_refused(cli, user_error, culprit, tmp_path):
+    result = cli(
+        "layers",
+        culprit["int8"],
+        "--reference",
+        "demo_resnet",
+        "--input-shape",
+        "1x3x48x48",
+        "-o",
+        tmp_path,
+    )
+    user_error(result, "takes 3x32x32 inputs, the reference takes 3x48x48")
+    assert result.code == 2
+
+
+def test_a_backend_that_cannot_run_the_artifact(cli, user_error, culprit, tmp_path):
+    result = cli("layers", culprit["int8"], "--backend", "litert", "-o", tmp_path)
+    user_error(result, "backend litert cannot run .onnx artifacts", "onnxruntime,openvino,tensorrt")
+    assert result.code == 2
+    user_error(cli("layers", culprit["int8"], "--backend", "torch", "-o", tmp_path), "torch")
+
+
+def test_a_reference_sharing_no_names(cli, user_error, culprit, slow, tmp_path):
+    result = cli("layers", culprit["int8"], "--reference", slow, "-o", tmp_path)
+    user_error(result, "and the reference graph share only 1 of 4 weighted layers by name")
+    assert result.code == 2

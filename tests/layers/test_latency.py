@@ -1,0 +1,45 @@
+"""Per-layer latency: a deliberately slow layer ranks first on ONNX Runtime and OpenVINO."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploykit.layers.api import LayersRequest, layer_report
+from deploykit.layers.graph import Attribution, Graph
+from deploykit.layers.report import slowest_layers
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_slow_layer_ranks_first(backend, slow, layers_work):
+    if backend == "openvino":
+        pytest.importorskip("openvino", reason="needs the openvino extra")
+    request = LayersRequest(
+        reference=str(slow), backends=(backend,), accuracy=False, runs=10, samples=1
+    )
+    report = layer_report(slow, request, layers_work / f"slow-{backend}")
+    ranking = slowest_layers(report, backend)
+    graph = Graph.load(slow)
+    convs = [n for n in graph.layers() if graph.op(n) == "Conv"]
+    assert ranking[0].node == convs[2], [(r.node, r.latency[backend]["ms"]) for r in ranking[:3]]
+    assert ranking[0].latency[backend]["share"] > 0.4
+    summary = report.backends[backend]["latency"]
+    assert summary["layer_sum_ms"] > 0 and summary["e2e_median_ms"] > 0
+    assert summary["ratio"] == pytest.approx(summary["layer_sum_ms"] / summary["e2e_median_ms"])
+    assert "unattributed" not in [r.node for r in report.layers]
+    assert report.unattributed[backend]["kernels"] == []
+
+
+def test_every_ort_kernel_of_a_qdq_model_is_attributed(culprit):
+    import numpy as np
+
+    from deploykit.layers.latency import attribute
+    from deploykit.layers.profile_ort import profile_onnxruntime
+
+    sample = np.zeros((1, 3, 32, 32), np.float32)
+    profile = profile_onnxruntime(culprit["int8"], sample, runs=3, warmup=1)
+    attribution = Attribution(Graph.load(culprit["fp32"]), Graph.load(culprit["int8"]))
+    rows, lost, _ = attribute(profile, attribution)
+    # ORT renamed the fused convs (node_Conv_138_token_39, QLinearConv) and added Transposes.
+    renamed = [k.name for k in profile.kernels if "_token_" in k.name]
+    assert renamed and lost["kernels"] == []
+    assert {"node_Conv_138", "node_linear"} <= set(rows)
