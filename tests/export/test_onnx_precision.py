@@ -190,7 +190,10 @@ def test_bad_inputs_answer_in_one_line_and_leave_nothing(cli, user_error, fp32_f
         (("--calib", bad / "small.npz"), "fewer than the 8 needed"),
         (("--calib", bad / "wrong.npz"), "prepared with shape 3x48x48"),
         (("--calib", bad / "missing.npz"), "does not exist"),
-        (("--calib", bad / "small.npz", "--calib-method", "median"), "unknown calibration method"),
+        (
+            ("--calib", bad / "small.npz", "--calib-method", "median"),
+            "--calib-method: unknown value 'median'",
+        ),
         (("--calib", bad / "small.npz", "--max-accuracy-drop", "1"), "needs a labelled set"),
         ((), "needs a calibration set"),
     ]
