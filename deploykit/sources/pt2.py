@@ -8,15 +8,27 @@ from deploykit.errors import ModelLoadError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
+from deploykit.sources.pt2_check import read_checked
 from deploykit.sources.torch_common import output_classes
 from deploykit.spec import InputSpec, Preprocess
 
 
-def load_program(path: Path):
-    """The ``ExportedProgram`` in ``path``, or a one-line error."""
+def load_program(path: Path, trust_pickle: bool = False):
+    """The ``ExportedProgram`` in ``path``, or a one-line error.
+
+    The archive is checked first (:mod:`deploykit.sources.pt2_check`) and the bytes
+    that were checked are the ones loaded.
+
+    Args:
+        path: the ``.pt2`` file.
+        trust_pickle: load embedded pickles and code torch would run (``--trust-pickle``).
+    """
+    import io
     import logging
 
     import torch
+
+    data = read_checked(path, trust_pickle)
 
     # torch logs a warning with a traceback before raising on a bad archive; the
     # user gets our one line instead.
@@ -24,7 +36,7 @@ def load_program(path: Path):
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        return torch.export.load(str(path))
+        return torch.export.load(io.BytesIO(data))
     except Exception as exc:  # torch raises many types for a bad archive
         first = first_line(exc)
         raise ModelLoadError(
@@ -48,7 +60,7 @@ def _example_shape(program) -> tuple[int, ...] | None:
 def load(ref: str, options: SourceOptions) -> LoadedModel:
     path = existing_file(ref, "model file")
     manifest = read_manifest(path)
-    program = load_program(path)
+    program = load_program(path, options.trust_pickle)
     module = program.module()
     if manifest is not None:
         spec = manifest.input
