@@ -88,7 +88,7 @@ def image_folder(root: Path, split: str = "test", size: int = 256) -> Dataset:
             f"no images found in {root}",
             "an ImageFolder has one sub-folder per class holding .png/.jpg files",
         )
-    empty = [cls for cls, found in zip(classes, per_class) if not found]
+    empty = [cls for cls, found in zip(classes, per_class, strict=True) if not found]
     if empty:
         # Skipping it would shift every later class index; keeping it trains a class
         # that cannot be learnt. torchvision's ImageFolder refuses it too.

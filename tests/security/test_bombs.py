@@ -15,10 +15,12 @@ from deploykit.untrusted import load_yaml
 
 
 def _zip_bomb(path: Path, entry: str, mib: int = 128) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(entry, "w") as fh:
-            for _ in range(mib):
-                fh.write(bytes(2**20))
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open(entry, "w") as fh,
+    ):
+        for _ in range(mib):
+            fh.write(bytes(2**20))
     return path
 
 
@@ -49,7 +51,10 @@ def test_calibration_meta_must_be_an_object(tmp_path):
 ALIAS_BOMB = "\n".join(
     [
         'a: &a ["x","x","x","x","x","x","x","x","x"]',
-        *(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")),
+        *(
+            f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]"
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        ),
     ]
 )
 
