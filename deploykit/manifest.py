@@ -103,17 +103,22 @@ class Manifest:
         known["input"] = InputSpec.from_dict(data["input"])
         return cls(**known)
 
-    def write(self, artifact: Path, content: Path | None = None) -> Path:
+    def write(self, artifact: Path, content: Path | None = None, to: Path | None = None) -> Path:
         """Hash the artifact into the manifest and write the manifest beside it atomically.
 
         Args:
             artifact: the artifact's final path (names the manifest).
             content: where its bytes are now, when not yet renamed into place.
+            to: write the manifest here instead (a temporary from
+                :func:`deploykit.fileio.atomic_files`, committed with the artifact).
         """
         content = content or artifact
         self.artifact = artifact.name
         self.sha256 = sha256_file(content)
         self.size_bytes = content.stat().st_size
+        if to is not None:
+            to.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+            return to
         return write_json_atomic(manifest_path(artifact), self.to_dict())
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from deploykit.bench.subjects import Subject, resolve
 from deploykit.bench.timing import TimingConfig
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
+from deploykit.fileio import temp_dir
 from deploykit.metrics import fidelity
 from deploykit.options import check_options, option
 from deploykit.sources import SourceOptions
@@ -221,7 +221,7 @@ def run_bench(
             score_against_reference(partial.cells, logits, config.alpha)
             partial.write_json(checkpoint)
 
-    with tempfile.TemporaryDirectory(prefix="deploykit-bench-") as tmp:
+    with temp_dir(label="bench") as tmp:
         prepared: dict[int, Path] = {}
         for index, (item, subject, backend) in enumerate(groups):
             if progress:

@@ -10,10 +10,22 @@ import sys
 
 import typer
 
-from deploykit.cli import bench, calibrate, compare, demo, export, finetune, inspect, models, prune
+from deploykit.cli import (
+    bench,
+    calibrate,
+    compare,
+    demo,
+    export,
+    finetune,
+    inspect,
+    models,
+    prune,
+    signals,
+)
 from deploykit.cli import layers as layers_verb
 from deploykit.cli import view as view_verb
 from deploykit.errors import DeployKitError
+from deploykit.fileio import write_failure
 
 app = typer.Typer(
     name="deploykit",
@@ -36,7 +48,13 @@ app.command("view")(view_verb.view)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return (and, as a console script, exit with) the exit code."""
+    """Run the CLI; return (and, as a console script, exit with) the exit code.
+
+    SIGTERM (what CI runners and ``timeout`` send) is handled like Ctrl-C: the
+    exception unwinds through every ``with`` block, so temporary files are removed
+    and bench workers are killed, then one line is printed and the exit code is 143.
+    """
+    previous = signals.install()
     try:
         app(args=argv, prog_name="deploykit")
         code = 0
@@ -45,9 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     except DeployKitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = exc.exit_code
+    except signals.Terminated:
+        print("error: terminated by SIGTERM; temporary files removed", file=sys.stderr)
+        code = 143
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         code = 130
+    except OSError as exc:
+        failure = write_failure(exc)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        code = failure.exit_code
+    finally:
+        signals.restore(previous)
     if argv is None:
         sys.exit(code)
     return code

@@ -13,8 +13,8 @@ from deploykit.calibration import METHODS as CALIB_METHODS
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.export.verify import DEFAULT_TOLERANCES, Tolerance, check
-from deploykit.fileio import atomic_path, check_file_name, ensure_dir, sha256_file
-from deploykit.manifest import Manifest
+from deploykit.fileio import atomic_files, check_file_name, ensure_dir, sha256_file
+from deploykit.manifest import Manifest, manifest_path
 from deploykit.options import check_options, option, parse_pairs
 from deploykit.runners import RunnerOptions, open_runner
 from deploykit.sources import LoadedModel, SourceOptions, load_model
@@ -192,7 +192,11 @@ def export_model(
     out_dir = ensure_dir(Path(request.out_dir))
     final = out_dir / artifact_name(loaded, request)
     builder = importlib.import_module(target.module)
-    with atomic_path(final, companions=target.companions) as tmp:
+    # Artifact, companions and manifest are renamed into place together, or none is.
+    with atomic_files(final, manifest_path(final), companions=target.companions) as (
+        tmp,
+        tmp_manifest,
+    ):
         info: BuildInfo = builder.build(loaded, request, tmp)
         spec = info.spec or loaded.spec
         verification = verify_artifact(loaded, request, tmp, spec, info) if request.verify else None
@@ -213,5 +217,5 @@ def export_model(
                 for s in target.companions
             },
         )
-        manifest.write(final, content=tmp)
+        manifest.write(final, content=tmp, to=tmp_manifest)
     return ExportResult(final, manifest)

@@ -103,8 +103,8 @@ def save_program(
     """
     import torch
 
-    from deploykit.fileio import atomic_path
-    from deploykit.manifest import Manifest
+    from deploykit.fileio import atomic_files
+    from deploykit.manifest import Manifest, manifest_path
 
     module = module.eval()
     example = (torch.zeros(spec.with_batch(2).nchw),)
@@ -114,7 +114,7 @@ def save_program(
     except Exception as exc:  # torch.export fails in many ways on untraceable code
         first = first_line(exc)
         raise ModelLoadError(f"torch.export cannot trace the model ({first})") from None
-    with atomic_path(path) as tmp:
+    with atomic_files(path, manifest_path(path)) as (tmp, tmp_manifest):
         torch.export.save(program, str(tmp))
         manifest = Manifest(
             artifact=path.name,
@@ -126,5 +126,5 @@ def save_program(
             details=details or {},
             num_classes=num_classes,
         )
-        manifest.write(path, content=tmp)
+        manifest.write(path, content=tmp, to=tmp_manifest)
     return path

@@ -169,6 +169,11 @@ def check_archive(data: bytes, path: Path, trust_pickle: bool = False) -> None:
         ModelLoadError: an entry that would unpickle or execute code, or a layout
             ``torch.export.load`` would read through its legacy (pickle) path.
     """
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise ModelLoadError(
+            f"cannot load {path} as a torch.export program (not a zip archive)",
+            "save it with torch.export.save(torch.export.export(model, args), path)",
+        )
     entries = check_zip(data, f"model file {path}")
     if trust_pickle:
         return
