@@ -19,23 +19,28 @@ class Terminated(KeyboardInterrupt):
     """
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated
+class SigtermGuard:
+    """While active, SIGTERM raises :class:`Terminated`; ``received`` says whether it came.
 
-
-def install() -> Any:
-    """Route SIGTERM to :class:`Terminated`; clean the system temp folder of dead runs.
-
-    Returns:
-        the previous SIGTERM handler, for :func:`restore` (None off the main thread).
+    Typer turns any KeyboardInterrupt into exit code 130, so the CLI asks the guard
+    afterwards to tell SIGTERM (143) from Ctrl-C. Entering it also removes what
+    killed runs left in the system temporary folder.
     """
-    remove_stale_temporaries(Path(tempfile.gettempdir()))
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_terminated)
 
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
 
-def restore(previous: Any) -> None:
-    """Put back the SIGTERM handler :func:`install` replaced."""
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = True
+        raise Terminated
+
+    def __enter__(self) -> SigtermGuard:
+        remove_stale_temporaries(Path(tempfile.gettempdir()))
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
