@@ -64,8 +64,8 @@ def _torch_export(module: Any, loaded: LoadedModel, request: ExportRequest, dest
     quiet = contextlib.redirect_stdout(io.StringIO())
     errors = {}
     try:
-        if request.opset < DYNAMO_MIN_OPSET:
-            raise ValueError(f"the dynamo exporter writes opset {DYNAMO_MIN_OPSET} or newer")
+        if request.opset < DYNAMO_MIN_OPSET:  # it would silently write opset 18 instead
+            raise ValueError(f"writes opset {DYNAMO_MIN_OPSET} or newer")
         dynamic = (
             ({0: torch.export.Dim("batch", min=1, max=4096)},) if request.dynamic_batch else None
         )
@@ -106,10 +106,13 @@ def _torch_export(module: Any, loaded: LoadedModel, request: ExportRequest, dest
         raise
     except Exception as exc:
         errors["torchscript"] = first_line(exc)
+        hint = "check that the model traces with torch.export.export"
+        if request.opset < DYNAMO_MIN_OPSET:
+            hint = f"opset {request.opset} could not be written: try --opset {DYNAMO_MIN_OPSET}"
         raise InputError(
             f"torch could not export {loaded.name} to ONNX (dynamo: {errors['dynamo']}; "
             f"torchscript: {errors['torchscript']})",
-            "check that the model traces with torch.export.export",
+            hint,
         ) from None
     return {"name": "torch.onnx.export", "mode": "torchscript", "dynamo_error": errors["dynamo"]}
 
