@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from deploykit.bench.worker import PLUGINS_ENV
+from deploykit.targets import PLUGINS_ENV
 from tests.security.conftest import files_under
 
 PLUGIN = Path(__file__).parents[1] / "bench" / "crashing_backends.py"
@@ -101,7 +101,7 @@ def test_sigkilled_run_leaves_no_orphan_and_the_next_run_cleans_up(tmp_path, cli
     out.mkdir(exist_ok=True)
     half = out / f".deploykit-{proc.pid}-m.abc123.onnx"
     half.write_bytes(b"half an artifact")
-    past = time.time() - 60
+    past = 1_000_000_000  # 2001: older than any run
     os.utime(half, (past, past))
     for entry in left:
         os.utime(entry, (past, past))
@@ -125,7 +125,7 @@ def test_temporaries_of_live_processes_are_kept(tmp_path, running):
     pid = os.getpid() if running else _dead_pid()
     stale = tmp_path / f".deploykit-{pid}-model.x.onnx"
     stale.write_bytes(b"x")
-    past = time.time() - 60
+    past = 1_000_000_000  # 2001: older than any run
     os.utime(stale, (past, past))
     removed = remove_stale_temporaries(tmp_path)
     assert stale.exists() == running and (removed == [] if running else removed == [stale])
