@@ -131,13 +131,15 @@ def read_manifest(artifact: Path) -> Manifest | None:
     path = manifest_path(artifact)
     if not path.is_file():
         return None
+    hint = "re-export the artifact or delete the manifest"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"it holds a JSON {type(data).__name__}, not an object")
         if not str(data.get("schema", "")).startswith("deploykit.manifest/"):
             raise KeyError("schema")
         return Manifest.from_dict(data)
+    except InputError as exc:  # a field is wrong: say which file
+        raise InputError(f"manifest {path}: {exc.message}", exc.hint or hint) from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"manifest {path} is unreadable ({exc})",
-            "re-export the artifact or delete the manifest",
-        ) from None
+        raise InputError(f"manifest {path} is unreadable ({exc})", hint) from None

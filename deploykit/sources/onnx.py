@@ -97,6 +97,19 @@ def check_image_input(model, path: Path, shape_given: bool) -> None:
         )
 
 
+def _check_manifest_shape(model, spec: InputSpec, path: Path) -> None:
+    """The manifest's input shape must be the graph's (batch and symbolic sizes aside)."""
+    dims = _image_input(model).type.tensor_type.shape.dim
+    graph = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    if any(g is not None and g != s for g, s in zip(graph[1:], spec.shape[1:], strict=True)):
+        shown = "x".join("?" if d is None else str(d) for d in graph)
+        raise ModelLoadError(
+            f"{path}: its manifest says {spec.layout} {'x'.join(map(str, spec.shape))}, "
+            f"but the graph's input is {shown}",
+            "fix the manifest's input layout and shape, or re-export the artifact",
+        )
+
+
 def load(ref: str, options: SourceOptions) -> LoadedModel:
     path = existing_file(ref, "model file")
     model = check_onnx(path)
@@ -105,6 +118,7 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
     if manifest is not None:
         spec = manifest.input
         num_classes = manifest.num_classes
+        _check_manifest_shape(model, spec, path)
     else:
         shape = options.input_shape or graph_input_shape(model)
         spec = spec_for_shape(shape, Preprocess())
