@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +189,13 @@ def export_model(
             "--max-accuracy-drop needs a labelled set", "add --eval digits or a folder"
         )
     loaded = model if isinstance(model, LoadedModel) else load_model(model, source)
+    notes = {}
+    if request.dynamic_batch and not loaded.spec.dynamic_batch:
+        batch = loaded.spec.shape[0]
+        request = replace(request, dynamic_batch=False)
+        notes["static_batch"] = (
+            f"{loaded.name} has a static batch of {batch}: exported at batch {batch}"
+        )
     out_dir = ensure_dir(Path(request.out_dir))
     final = out_dir / artifact_name(loaded, request)
     builder = importlib.import_module(target.module)
@@ -198,7 +205,7 @@ def export_model(
         tmp_manifest,
     ):
         info: BuildInfo = builder.build(loaded, request, tmp)
-        spec = info.spec or loaded.spec
+        spec = replace(info.spec or loaded.spec, dynamic_batch=request.dynamic_batch)
         verification = verify_artifact(loaded, request, tmp, spec, info) if request.verify else None
         manifest = Manifest(
             artifact=final.name,
@@ -210,7 +217,7 @@ def export_model(
             verification=verification,
             calibration=info.calibration,
             device=info.device,
-            details=info.details,
+            details={**notes, **info.details},
             num_classes=loaded.num_classes,
             companions={
                 final.with_suffix(s).name: sha256_file(tmp.with_suffix(s))

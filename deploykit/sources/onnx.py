@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from deploykit.errors import ModelLoadError, first_line
@@ -125,5 +126,8 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
         num_classes = None
     if options.input_shape and manifest is not None:
         spec = InputSpec(shape=options.input_shape, layout=spec.layout, preprocess=spec.preprocess)
+    batch = _image_input(model).type.tensor_type.shape.dim[0]
+    if batch.HasField("dim_value") and batch.dim_value > 0:  # a fixed batch axis
+        spec = replace(spec, shape=(batch.dim_value, *spec.shape[1:]), dynamic_batch=False)
     source = {"ref": str(path), "kind": "onnx", "sha256": sha256_file(path)}
     return LoadedModel("onnx", path.stem, spec, source, path=path, num_classes=num_classes)

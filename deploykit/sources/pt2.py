@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from deploykit.errors import ModelLoadError, first_line
@@ -47,13 +48,15 @@ def load_program(path: Path, trust_pickle: bool = False):
         logger.setLevel(level)
 
 
-def _example_shape(program) -> tuple[int, ...] | None:
+def _example_shape(program) -> tuple[tuple[int, ...], bool] | None:
+    """The user input's shape (symbolic sizes read as 1) and whether its batch is symbolic."""
     for spec in program.graph_signature.input_specs:
         if spec.kind.name == "USER_INPUT":
             node = next(n for n in program.graph.nodes if n.name == spec.arg.name)
             value = node.meta.get("val")
             if value is not None:
-                return tuple(int(d) if str(d).isdigit() else 1 for d in value.shape)
+                shape = tuple(int(d) if str(d).isdigit() else 1 for d in value.shape)
+                return shape, not str(value.shape[0]).isdigit() if value.shape else False
     return None
 
 
@@ -62,15 +65,18 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
     manifest = read_manifest(path)
     program = load_program(path, options.trust_pickle)
     module = program.module()
+    example = _example_shape(program)
     if manifest is not None:
         spec = manifest.input
     else:
-        shape = options.input_shape or _example_shape(program)
-        if shape is None:
+        if example is None and not options.input_shape:
             raise ModelLoadError(f"{path} has no image input", "pass --input-shape")
-        spec = InputSpec(shape=shape, preprocess=Preprocess())
+        spec = InputSpec(shape=options.input_shape or example[0], preprocess=Preprocess())
     if options.input_shape:
         spec = InputSpec(shape=options.input_shape, preprocess=spec.preprocess)
+    if example is not None and not example[1]:
+        # A program traced without a dynamic batch runs at its example batch only.
+        spec = replace(spec, shape=(example[0][0], *spec.shape[1:]), dynamic_batch=False)
     classes = output_classes(module, spec)
     source = {"ref": str(path), "kind": "pt2", "sha256": sha256_file(path)}
     if manifest is not None:
