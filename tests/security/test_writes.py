@@ -123,3 +123,12 @@ def test_manifest_records_the_opset_written(model, tmp_path, cli):
     out = tmp_path / "out"
     assert cli("export", model, "--to", "onnx", "-o", out, "--no-verify").code == 0
     assert json.loads((out / "m.json").read_text())["exporter"]["opset"] == 18
+
+
+@pytest.mark.parametrize("flag", ["--json", "--csv", "--markdown", "--html"])
+def test_bench_refuses_a_report_over_the_artifact(flag, model, tmp_path, cli, refused):
+    artifact = tmp_path / "a.onnx"
+    artifact.write_bytes(model.read_bytes())
+    result = cli("bench", artifact, flag, artifact, "--iters", "3")
+    refused(result, tmp_path / "no-output", "is the input")
+    assert artifact.read_bytes() == model.read_bytes()
