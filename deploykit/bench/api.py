@@ -19,7 +19,7 @@ from deploykit.bench.subjects import Subject, resolve
 from deploykit.bench.timing import TimingConfig
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
-from deploykit.fileio import temp_dir
+from deploykit.fileio import WriteError, temp_dir
 from deploykit.metrics import fidelity
 from deploykit.options import check_options, option
 from deploykit.sources import SourceOptions
@@ -226,12 +226,18 @@ def run_bench(
     logits: dict[tuple[str, str], np.ndarray] = {}
     notes: list[str] = run.config.setdefault("notes", [])
 
+    unsaved: list[WriteError] = []
+
     def save(pending: list[Cell]) -> None:
-        if checkpoint is not None:
+        if checkpoint is not None and not unsaved:
             partial = BenchRun(run.cells + pending, run.environment, run.config, run.created)
             partial.complete = False
             score_against_reference(partial.cells, logits, config.alpha)
-            partial.write_json(checkpoint)
+            try:
+                partial.write_json(checkpoint)
+            except WriteError as exc:  # a full disk must not cost the measurements: keep going
+                unsaved.append(exc)
+                notes.append(f"results kept in memory only: {exc.message}")
 
     with temp_dir(label="bench") as tmp:
         prepared: dict[int, Path] = {}
@@ -280,5 +286,9 @@ def run_bench(
     run.complete = True
     score_against_reference(run.cells, logits, config.alpha)
     if checkpoint is not None:
-        run.write_json(checkpoint)
+        try:
+            run.write_json(checkpoint)
+        except WriteError as exc:  # the caller still has ``run``; the note says it is unsaved
+            if not unsaved:
+                notes.append(f"results kept in memory only: {exc.message}")
     return run

@@ -130,3 +130,22 @@ def test_uint8_npz_is_scaled_to_unit_range(tmp_path):
     np.savez(path, x=np.full((2, 8, 8, 3), 255, np.uint8), y=np.array([0, 1]))
     data = load_dataset(str(path), "all")
     assert data.images.shape == (2, 3, 8, 8) and data.images.max() == 1.0
+
+
+@pytest.mark.parametrize("case", ["empty class", "16-bit out of range", "npz label count"])
+def test_bad_data_is_one_line_from_the_cli(case, tmp_path, cli, user_error):
+    if case == "empty class":
+        data = _folder(tmp_path / "imgs", {"a": 2, "b": 0})
+        fragment = "has no images"
+    elif case == "16-bit out of range":
+        data = _folder(tmp_path / "imgs", {"a": 2})
+        Image.fromarray(np.full((4, 4), 70000, np.int32)).save(data / "a" / "big.tif")
+        fragment = "outside 0..65535"
+    else:
+        data = tmp_path / "d.npz"
+        np.savez(data, x=np.zeros((4, 3, 8, 8), np.uint8), y=np.array([0, 1]))
+        fragment = "2 labels for 4 images"
+    out = tmp_path / "out"
+    result = cli("bench", "demo_resnet", "--data", data, "-o", out, "--iters", "3")
+    user_error(result, fragment)
+    assert result.code == 2 and not [p for p in out.rglob("*") if p.is_file()]

@@ -132,3 +132,21 @@ def test_bench_refuses_a_report_over_the_artifact(flag, model, tmp_path, cli, re
     result = cli("bench", artifact, flag, artifact, "--iters", "3")
     refused(result, tmp_path / "no-output", "is the input")
     assert artifact.read_bytes() == model.read_bytes()
+
+
+def test_bench_keeps_its_measurements_when_the_disk_fills(model, tmp_path, monkeypatch):
+    """The per-cell checkpoint hits ENOSPC: measuring goes on, the run says so."""
+    from deploykit.bench import BenchConfig, TimingConfig, run_bench
+    from deploykit.bench.results import BenchRun
+
+    def full_disk(self, path):
+        raise write_failure(OSError(errno.ENOSPC, "No space left on device"), path)
+
+    monkeypatch.setattr(BenchRun, "write_json", full_disk)
+    timing = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=3, min_s=0.01, max_s=1)
+    config = BenchConfig(timing=timing, limit=8, batch_sizes=(1, 2), isolate=False)
+    run = run_bench([str(model)], config, checkpoint=tmp_path / "results.json")
+    assert [c.status for c in run.cells] == ["ok", "ok"]
+    assert run.config["notes"] == [
+        f"results kept in memory only: no space left on the device while writing {tmp_path / 'results.json'}"
+    ]
