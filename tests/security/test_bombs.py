@@ -92,3 +92,10 @@ def test_yaml_aliases_within_the_cap_still_load(tmp_path):
         "models": ["a", "b"],
         "timing": {"iters": 5},
     }
+
+
+def test_weights_zip_bomb_is_refused(tmp_path, cli, refused):
+    bomb = _zip_bomb(tmp_path / "w.pt", "archive/data/0")
+    out = tmp_path / "out"
+    result = cli("export", "demo_resnet", "--weights", bomb, "--to", "onnx", "-o", out)
+    refused(result, out, "zip bomb")
