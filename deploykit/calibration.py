@@ -26,6 +26,7 @@ from deploykit.errors import CalibrationError, InputError, ModelLoadError, first
 from deploykit.fileio import atomic_path, existing_file, sha256_file, write_json_atomic
 from deploykit.options import check_options, option
 from deploykit.spec import InputSpec
+from deploykit.untrusted import check_zip
 
 SCHEMA = "deploykit.calibration/1"
 METHODS = ("minmax", "entropy", "percentile")
@@ -167,6 +168,7 @@ def make_calibration_set(
 
 def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     """``x`` and the embedded manifest (``{}`` for a plain array file) of a set."""
+    check_zip(path, f"calibration set {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
             if "x" not in data:
@@ -175,7 +177,11 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
                     "make one with: deploykit calibrate digits -o calib.npz",
                 )
             x = data["x"]
+            if x.dtype.kind not in "uif":
+                raise ValueError(f"'x' holds {x.dtype} values, not numbers")
             meta = json.loads(str(data["meta"])) if "meta" in data else {}
+            if not isinstance(meta, dict):
+                raise ValueError(f"'meta' is a JSON {type(meta).__name__}, not an object")
     except (OSError, ValueError, json.JSONDecodeError) as exc:
         raise CalibrationError(
             f"cannot read calibration set {path} ({first_line(exc)})",

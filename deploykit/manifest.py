@@ -103,17 +103,22 @@ class Manifest:
         known["input"] = InputSpec.from_dict(data["input"])
         return cls(**known)
 
-    def write(self, artifact: Path, content: Path | None = None) -> Path:
+    def write(self, artifact: Path, content: Path | None = None, to: Path | None = None) -> Path:
         """Hash the artifact into the manifest and write the manifest beside it atomically.
 
         Args:
             artifact: the artifact's final path (names the manifest).
             content: where its bytes are now, when not yet renamed into place.
+            to: write the manifest here instead (a temporary from
+                :func:`deploykit.fileio.atomic_files`, committed with the artifact).
         """
         content = content or artifact
         self.artifact = artifact.name
         self.sha256 = sha256_file(content)
         self.size_bytes = content.stat().st_size
+        if to is not None:
+            to.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+            return to
         return write_json_atomic(manifest_path(artifact), self.to_dict())
 
 
@@ -126,13 +131,15 @@ def read_manifest(artifact: Path) -> Manifest | None:
     path = manifest_path(artifact)
     if not path.is_file():
         return None
+    hint = "re-export the artifact or delete the manifest"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"it holds a JSON {type(data).__name__}, not an object")
         if not str(data.get("schema", "")).startswith("deploykit.manifest/"):
             raise KeyError("schema")
         return Manifest.from_dict(data)
+    except InputError as exc:  # a field is wrong: say which file
+        raise InputError(f"manifest {path}: {exc.message}", exc.hint or hint) from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"manifest {path} is unreadable ({exc})",
-            "re-export the artifact or delete the manifest",
-        ) from None
+        raise InputError(f"manifest {path} is unreadable ({exc})", hint) from None

@@ -7,6 +7,8 @@ by the spec's ``layout``.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -37,11 +39,42 @@ class Preprocess:
     std: tuple[float, ...] = IMAGENET_STD
     interpolation: str = "bilinear"
 
+    def __post_init__(self) -> None:
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if not values or not all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values
+            ):
+                raise InputError(
+                    f"preprocessing {name} {list(values)!r} is not a list of finite numbers",
+                    "e.g. [0.485, 0.456, 0.406]",
+                )
+        if any(v == 0 for v in self.std):
+            raise InputError(
+                f"preprocessing std {list(self.std)} has a 0 (every image would divide by zero)",
+                "use the std the model was trained with, e.g. [0.229, 0.224, 0.225]",
+            )
+
+    def check_channels(self, channels: int) -> None:
+        """Refuse a mean or std that cannot cover ``channels`` (one value covers all)."""
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if len(values) != 1 and len(values) < channels:
+                raise InputError(
+                    f"preprocessing {name} has {len(values)} values for {channels} channels",
+                    f"give one value per channel ({channels})",
+                )
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocess:
+        _require_object(data, "preprocess")
+        for name in ("mean", "std"):
+            if name in data and not isinstance(data[name], list):
+                raise InputError(f"preprocessing {name} {data[name]!r} is not a list")
         return cls(
             resize=data.get("resize"),
             crop=data.get("crop"),
@@ -81,6 +114,7 @@ class InputSpec:
                 f"input shape {'x'.join(map(str, self.shape))} is not an image batch",
                 "give four positive sizes, e.g. 1x3x224x224 (NCHW) or 1x224x224x3 (NHWC)",
             )
+        self.preprocess.check_channels(self.channels)
 
     @property
     def channels(self) -> int:
@@ -120,6 +154,9 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputSpec:
+        _require_object(data, "input")
+        if not isinstance(data.get("shape"), list):
+            raise InputError(f"input shape {data.get('shape')!r} is not a list of sizes")
         return cls(
             shape=tuple(int(d) for d in data["shape"]),
             name=data.get("name", "input"),
@@ -128,6 +165,11 @@ class InputSpec:
             dynamic_batch=bool(data.get("dynamic_batch", True)),
             preprocess=Preprocess.from_dict(data.get("preprocess", {})),
         )
+
+
+def _require_object(data: Any, what: str) -> None:
+    if not isinstance(data, dict):
+        raise InputError(f"{what} is a {type(data).__name__}, expected an object (a JSON mapping)")
 
 
 _SHAPE_RE = re.compile(r"^\s*\d+(\s*[x,]\s*\d+)*\s*$")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from deploykit.bench.subjects import Subject, resolve
 from deploykit.bench.timing import TimingConfig
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
+from deploykit.fileio import WriteError, temp_dir
 from deploykit.metrics import fidelity
 from deploykit.options import check_options, option
 from deploykit.sources import SourceOptions
@@ -142,6 +142,17 @@ def _fill(cell: Cell, record: dict[str, Any]) -> Cell:
     return cell
 
 
+def _batches_for(subject: Subject, config: BenchConfig, notes: list[str]) -> tuple[tuple, int]:
+    """Batch sizes and accuracy batch for ``subject``: a static artifact runs at its own only."""
+    if subject.spec.dynamic_batch:
+        return tuple(config.batch_sizes), config.eval_batch
+    batch = subject.spec.shape[0]
+    note = f"{subject.label} has a static batch of {batch}: measured at batch {batch} only"
+    if tuple(config.batch_sizes) != (batch,) and note not in notes:
+        notes.append(note)
+    return (batch,), batch
+
+
 def score_against_reference(
     cells: list[Cell], logits: dict[tuple[str, str], np.ndarray], alpha: float
 ) -> None:
@@ -207,34 +218,42 @@ def run_bench(
     data = load_dataset(config.data, split="test", limit=config.limit)
     subjects = [(i, resolve(i.ref, i.source or config.source)) for i in bench_items]
     groups = [(i, s, b) for i, s in subjects for b in s.backends(list(config.backends))]
-    total = len(groups) * len(config.batch_sizes)
+    total = sum(len(config.batch_sizes) if s.spec.dynamic_batch else 1 for _, s, _ in groups)
     refs = [i.ref for i in bench_items]
     run = BenchRun(
         [], environment(refs), {**config.to_dict(), "items": refs, **(extra or {})}, complete=False
     )
     logits: dict[tuple[str, str], np.ndarray] = {}
+    notes: list[str] = run.config.setdefault("notes", [])
+
+    unsaved: list[WriteError] = []
 
     def save(pending: list[Cell]) -> None:
-        if checkpoint is not None:
+        if checkpoint is not None and not unsaved:
             partial = BenchRun(run.cells + pending, run.environment, run.config, run.created)
             partial.complete = False
             score_against_reference(partial.cells, logits, config.alpha)
-            partial.write_json(checkpoint)
+            try:
+                partial.write_json(checkpoint)
+            except WriteError as exc:  # a full disk must not cost the measurements: keep going
+                unsaved.append(exc)
+                notes.append(f"results kept in memory only: {exc.message}")
 
-    with tempfile.TemporaryDirectory(prefix="deploykit-bench-") as tmp:
+    with temp_dir(label="bench") as tmp:
         prepared: dict[int, Path] = {}
         for index, (item, subject, backend) in enumerate(groups):
             if progress:
                 progress(f"{subject.label} on {backend}")
+            batches, eval_batch = _batches_for(subject, config, notes)
             plan = GroupPlan(
                 backend,
-                tuple(config.batch_sizes),
+                batches,
                 config.timing,
                 config.threads,
                 dict(config.runner_extra),
-                config.eval_batch,
+                eval_batch,
             )
-            cells = {b: _base_cell(subject, backend, b) for b in config.batch_sizes}
+            cells = {b: _base_cell(subject, backend, b) for b in batches}
             finished: list[Cell] = []
 
             def record(batch: int, rec: dict, cells=cells, finished=finished) -> None:
@@ -257,7 +276,7 @@ def run_bench(
                 outcome = run_group_isolated(job, plan, work, config.timeout_s, record)
             else:
                 outcome = run_group_inprocess(subject, x, data.labels, plan, record)
-            for batch in config.batch_sizes:
+            for batch in batches:
                 if batch not in outcome.cells:  # defensive: every batch should be recorded
                     _fill(cells[batch], {"status": "failed", "error": "not measured"})
                 run.cells.append(cells[batch])
@@ -267,5 +286,9 @@ def run_bench(
     run.complete = True
     score_against_reference(run.cells, logits, config.alpha)
     if checkpoint is not None:
-        run.write_json(checkpoint)
+        try:
+            run.write_json(checkpoint)
+        except WriteError as exc:  # the caller still has ``run``; the note says it is unsaved
+            if not unsaved:
+                notes.append(f"results kept in memory only: {exc.message}")
     return run

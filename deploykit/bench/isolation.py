@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -223,7 +224,12 @@ def run_group_isolated(
     while todo.batches:
         job_dir = work_dir / f"attempt{attempt}"
         job_dir.mkdir(parents=True)
-        (job_dir / "job.json").write_text(json.dumps({**job, "plan": todo.to_dict()}))
+        # Only the main thread's children may die with it: the kernel signals them
+        # when the *thread* that started them exits.
+        parent = os.getpid() if threading.current_thread() is threading.main_thread() else None
+        (job_dir / "job.json").write_text(
+            json.dumps({**job, "plan": todo.to_dict(), "parent": parent})
+        )
         tracker.reset()
         reason = _run_worker(job_dir, tracker, timeout_s)
         if reason is None:

@@ -69,8 +69,8 @@ def results_table(run: BenchRun) -> Table:
 
 
 def summary_lines(run: BenchRun) -> list[str]:
-    """Plain sentences: the fastest backend per item, and noisy measurements."""
-    lines = []
+    """Plain sentences: notes from the run, the fastest backend per item, noisy measurements."""
+    lines = list(run.config.get("notes", []))
     by_item: dict[str, list] = {}
     for cell in run.cells:
         if cell.status == "ok":

@@ -35,6 +35,7 @@ from deploykit.fileio import ensure_dir, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.options import from_mapping, join_key, overlay, suite_keys
 from deploykit.sources import SourceOptions
+from deploykit.sources.base import require_granted_trust
 from deploykit.targets import TARGETS
 
 # Keys a suite has besides the BenchConfig options (data, backends, batch, timing, ...).
@@ -84,12 +85,14 @@ def load_suite(path: str | Path, overrides: BenchConfig | None = None) -> Suite:
     """
     import yaml
 
+    from deploykit.untrusted import load_yaml
+
     path = Path(path)
     where = f"suite {path}:"
     if not path.is_file():
         raise InputError(f"suite {path} does not exist", "check the path")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path, f"suite {path}")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else "YAML"
@@ -109,6 +112,8 @@ def load_suite(path: str | Path, overrides: BenchConfig | None = None) -> Suite:
     if not raw.get("models") or not isinstance(raw["models"], list):
         raise InputError(f"{where} models: missing or empty", "list at least one model")
     models = tuple(_model(path, m, f"{where} models[{i}]") for i, m in enumerate(raw["models"]))
+    for i, model in enumerate(models):
+        require_granted_trust(model.options, overrides and overrides.source, f"{where} models[{i}]")
     exports_raw = raw.get("exports") or []
     if not isinstance(exports_raw, list):
         raise InputError(f"{where} exports: expected a list, got {exports_raw!r}")

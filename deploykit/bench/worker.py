@@ -54,6 +54,27 @@ def traceback_tail(text: str | None = None, lines: int = TRACEBACK_LINES) -> str
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def die_with_parent(parent: int | None) -> None:
+    """Have the kernel kill this worker when the bench process dies, even by SIGKILL (Linux).
+
+    Args:
+        parent: the bench process id; when it is already gone, exit at once.
+    """
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        import contextlib
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        # Without prctl the parent's own cleanup (killpg on exit) still applies.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(3)
+
+
 def run_job(job_dir: Path) -> int:
     """Run the job in ``job_dir``; return the process exit code (0 ok, 3 error reported).
 
@@ -83,6 +104,7 @@ def run_job(job_dir: Path) -> int:
 
         load_plugins()
         job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
+        die_with_parent(job.get("parent"))
         emit({"phase": "start", "pid": os.getpid()})
         subject = resolve(job["item"], source_options_from(job.get("source") or {}))
         # The parent prepared the input for this item's spec once (NCHW float32).

@@ -11,6 +11,7 @@ import typer
 from deploykit.bench.api import BenchConfig
 from deploykit.cli.common import console, out
 from deploykit.errors import InputError
+from deploykit.fileio import refuse_overwriting_inputs
 from deploykit.options import check_options, declared, option
 
 
@@ -99,6 +100,8 @@ def bench(
         config = replace(config, runner_extra=runner_extra)
         bench_items, extra, title = list(items), None, "deploykit bench"
     paths = _output_paths(results_dir, json_path, csv_path, markdown_path, html_path)
+    inputs = [getattr(item, "ref", item) for item in bench_items] + [config.data]
+    refuse_overwriting_inputs(paths.values(), [*inputs, *([suite] if suite else [])])
     run = _run_with_progress(bench_items, config, paths.get("json"), extra, display)
     from deploykit.bench.report import results_table, summary_lines
 

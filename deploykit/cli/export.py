@@ -47,6 +47,8 @@ def export(
         f"[bold green]wrote[/] {result.artifact} ({size:.2f} MiB, {manifest.precision}) "
         f"+ {result.artifact.with_suffix('.json').name}"
     )
+    if "static_batch" in manifest.details:
+        out.print(manifest.details["static_batch"])
     check = manifest.verification
     if check:
         out.print(

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from deploykit.data.images import read_image
 from deploykit.errors import InputError
+from deploykit.untrusted import check_zip
+
+__all__ = ["Dataset", "image_folder", "load_dataset", "npz_arrays", "read_image"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 DIGITS_TEST_SIZE = 400
@@ -62,27 +66,6 @@ def digits(split: str = "test") -> Dataset:
     return Dataset(images[index], labels[index], classes, f"digits:{split}")
 
 
-def read_image(path: Path, size: int | None = None) -> np.ndarray:
-    """One image file as 3 x H x W float32 in [0, 1], optionally resized to ``size`` square.
-
-    Raises:
-        InputError: when the file is missing or not an image.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            if size:
-                img = img.resize((size, size), Image.BILINEAR)
-            array = np.asarray(img, dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise InputError(f"image {path} does not exist", "check the path") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"cannot read image {path} ({exc})", "give a PNG or JPEG file") from None
-    return array.transpose(2, 0, 1)
-
-
 def image_folder(root: Path, split: str = "test", size: int = 256) -> Dataset:
     """An ImageFolder (one sub-folder per class) read into memory.
 
@@ -95,17 +78,25 @@ def image_folder(root: Path, split: str = "test", size: int = 256) -> Dataset:
             if (root / name).is_dir():
                 return image_folder(root / name, "all", size)
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    files = [
-        (f, label)
-        for label, cls in enumerate(classes)
-        for f in sorted((root / cls).rglob("*"))
-        if f.suffix.lower() in IMAGE_SUFFIXES
+    per_class = [
+        [f for f in sorted((root / cls).rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+        for cls in classes
     ]
+    files = [(f, label) for label, found in enumerate(per_class) for f in found]
     if not files:
         raise InputError(
             f"no images found in {root}",
             "an ImageFolder has one sub-folder per class holding .png/.jpg files",
         )
+    empty = [cls for cls, found in zip(classes, per_class, strict=True) if not found]
+    if empty:
+        # Skipping it would shift every later class index; keeping it trains a class
+        # that cannot be learnt. torchvision's ImageFolder refuses it too.
+        raise InputError(
+            f"class folder {root / empty[0]} has no images ({len(empty)} empty of {len(classes)})",
+            "add images or remove the folder",
+        )
+    _check_same_classes(root, classes)
     labels = np.array([label for _, label in files], dtype=np.int64)
     counts = np.bincount(labels)
     if split != "all" and len(files) >= 10 and counts.min() >= 2:
@@ -117,23 +108,87 @@ def image_folder(root: Path, split: str = "test", size: int = 256) -> Dataset:
 
 
 def npz_arrays(path: Path) -> Dataset:
-    """Images (key ``x`` or ``images``) and optional labels (``y`` or ``labels``) from .npz."""
+    """Images (key ``x`` or ``images``) and optional labels (``y`` or ``labels``) from .npz.
+
+    Integer images are scaled from their dtype's range (uint8 by 255, uint16 by
+    65535); float images must already be in [0, 1]. Labels are integers, -1 for
+    unlabelled, one per image.
+    """
+    check_zip(path, f"data file {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
             key = next((k for k in ("x", "images") if k in data), None)
             if key is None:
                 raise InputError(f"{path} has no 'x' or 'images' array", "save images under 'x'")
-            images = data[key].astype(np.float32)
+            images = _scaled_images(data[key], path, key)
             label_key = next((k for k in ("y", "labels") if k in data), None)
-            labels = data[label_key].astype(np.int64) if label_key else -np.ones(len(images), int)
+            labels = _labels(data[label_key], len(images), path, label_key) if label_key else None
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {path} ({exc})", "give a .npz written by numpy") from None
+    if labels is None:
+        labels = -np.ones(len(images), np.int64)
     if images.ndim != 4:
         raise InputError(f"{path}: images must be N x C x H x W, got shape {images.shape}")
     if images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         images = images.transpose(0, 3, 1, 2)
-    classes = tuple(str(i) for i in range(int(labels.max()) + 1)) if labels.max() >= 0 else ()
+    top = int(labels.max()) if len(labels) else -1
+    classes = tuple(str(i) for i in range(top + 1))
     return Dataset(np.ascontiguousarray(images), labels, classes, str(path))
+
+
+def _scaled_images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """``x`` as float32 in [0, 1]: uint8/uint16 scaled by their maximum, wider integers by 255."""
+    if x.dtype.kind not in "uibf":
+        raise InputError(
+            f"{path}: '{key}' holds {x.dtype} values, not pixels",
+            "store images as uint8 or as floats in [0, 1]",
+        )
+    scale = 1.0
+    if x.dtype.kind in "ui":
+        scale = float(np.iinfo(x.dtype).max) if x.dtype in (np.uint8, np.uint16) else 255.0
+    images = x.astype(np.float32) / np.float32(scale)
+    if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
+        raise InputError(
+            f"{path}: '{key}' is {x.dtype} with values {np.nanmin(x):g}..{np.nanmax(x):g}, "
+            f"outside 0..{scale:g}",
+            "store uint8 pixels, or floats in [0, 1]",
+        )
+    return images
+
+
+def _labels(y: np.ndarray, count: int, path: Path, key: str) -> np.ndarray:
+    """Integer class labels, one per image, each -1 (unlabelled) or more."""
+    integral = y.dtype.kind in "iub" or (
+        y.dtype.kind == "f" and np.isfinite(y).all() and np.array_equal(y, np.round(y))
+    )
+    if not integral or y.ndim != 1:
+        raise InputError(
+            f"{path}: '{key}' must be a 1-D array of integer class indices (got {y.dtype}, shape {y.shape})"
+        )
+    if len(y) != count:
+        raise InputError(f"{path}: {len(y)} labels for {count} images", "give one label per image")
+    labels = y.astype(np.int64)
+    if len(labels) and labels.min() < -1:
+        raise InputError(
+            f"{path}: label {labels.min()} is out of range", "use 0..N-1, or -1 for unlabelled"
+        )
+    return labels
+
+
+def _check_same_classes(root: Path, classes: list[str]) -> None:
+    """A split folder (train/val/test) must list the same classes as its siblings."""
+    if root.name not in ("train", "val", "test"):
+        return
+    for sibling in ("train", "val", "test"):
+        other = root.parent / sibling
+        if sibling != root.name and other.is_dir():
+            theirs = sorted(p.name for p in other.iterdir() if p.is_dir())
+            if theirs != classes:
+                missing = sorted(set(theirs) ^ set(classes))
+                raise InputError(
+                    f"{root} and {other} have different class folders ({', '.join(missing[:3])})",
+                    "class indices follow the sorted folder names; give every split every class",
+                )
 
 
 def load_dataset(ref: str, split: str = "test", limit: int | None = None) -> Dataset:

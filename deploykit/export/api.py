@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,8 @@ from deploykit.calibration import METHODS as CALIB_METHODS
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.export.verify import DEFAULT_TOLERANCES, Tolerance, check
-from deploykit.fileio import atomic_path, check_file_name, ensure_dir, sha256_file
-from deploykit.manifest import Manifest
+from deploykit.fileio import atomic_files, check_file_name, ensure_dir, sha256_file
+from deploykit.manifest import Manifest, manifest_path
 from deploykit.options import check_options, option, parse_pairs
 from deploykit.runners import RunnerOptions, open_runner
 from deploykit.sources import LoadedModel, SourceOptions, load_model
@@ -189,12 +189,23 @@ def export_model(
             "--max-accuracy-drop needs a labelled set", "add --eval digits or a folder"
         )
     loaded = model if isinstance(model, LoadedModel) else load_model(model, source)
+    notes = {}
+    if request.dynamic_batch and not loaded.spec.dynamic_batch:
+        batch = loaded.spec.shape[0]
+        request = replace(request, dynamic_batch=False)
+        notes["static_batch"] = (
+            f"{loaded.name} has a static batch of {batch}: exported at batch {batch}"
+        )
     out_dir = ensure_dir(Path(request.out_dir))
     final = out_dir / artifact_name(loaded, request)
     builder = importlib.import_module(target.module)
-    with atomic_path(final, companions=target.companions) as tmp:
+    # Artifact, companions and manifest are renamed into place together, or none is.
+    with atomic_files(final, manifest_path(final), companions=target.companions) as (
+        tmp,
+        tmp_manifest,
+    ):
         info: BuildInfo = builder.build(loaded, request, tmp)
-        spec = info.spec or loaded.spec
+        spec = replace(info.spec or loaded.spec, dynamic_batch=request.dynamic_batch)
         verification = verify_artifact(loaded, request, tmp, spec, info) if request.verify else None
         manifest = Manifest(
             artifact=final.name,
@@ -206,12 +217,12 @@ def export_model(
             verification=verification,
             calibration=info.calibration,
             device=info.device,
-            details=info.details,
+            details={**notes, **info.details},
             num_classes=loaded.num_classes,
             companions={
                 final.with_suffix(s).name: sha256_file(tmp.with_suffix(s))
                 for s in target.companions
             },
         )
-        manifest.write(final, content=tmp)
+        manifest.write(final, content=tmp, to=tmp_manifest)
     return ExportResult(final, manifest)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from deploykit.errors import CalibrationError, InputError
 from deploykit.export.api import BuildInfo, ExportRequest
+from deploykit.fileio import temp_dir
 from deploykit.sources import LoadedModel
 from deploykit.targets import TARGETS
 
@@ -55,7 +55,7 @@ def convert(loaded: LoadedModel, request: ExportRequest, fp32_path: Path, dest: 
     _check_request(request)
     if request.precision == "fp16":
         return to_fp16(fp32_path, dest, request.keep_fp32)
-    with tempfile.TemporaryDirectory(prefix="deploykit-quant-") as work:
+    with temp_dir(label="quant") as work:
         return _quantize(loaded, request, fp32_path, dest, Path(work))
 
 

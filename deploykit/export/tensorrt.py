@@ -18,7 +18,6 @@ Options (``--option KEY=VALUE``): ``workspace`` (MiB), ``min_batch``,
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from deploykit import tensorrt_compat as compat
 from deploykit.errors import InputError
 from deploykit.export.api import BuildInfo, ExportRequest
-from deploykit.fileio import atomic_path
+from deploykit.fileio import atomic_path, temp_dir
 from deploykit.sources import LoadedModel
 from deploykit.targets import get_target
 
@@ -179,7 +178,7 @@ def build(loaded: LoadedModel, request: ExportRequest, dest: Path) -> BuildInfo:
     from deploykit.export import onnx as onnx_export
 
     onnx_request = replace(request, target="onnx", precision=plan_["onnx_precision"], options={})
-    with tempfile.TemporaryDirectory(prefix="deploykit-trt-") as work:
+    with temp_dir(label="trt") as work:
         onnx_path = Path(work) / "model.onnx"
         onnx_info = onnx_export.build(loaded, onnx_request, onnx_path)
         logger = trt.Logger(trt.Logger.WARNING)

@@ -12,7 +12,6 @@ One TFLite converter step then writes every precision from that SavedModel.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from deploykit.errors import CalibrationError, InputError, first_line
 from deploykit.export.api import BuildInfo, ExportRequest
+from deploykit.fileio import temp_dir
 from deploykit.sources import LoadedModel
 from deploykit.spec import InputSpec
 from deploykit.targets import get_target
@@ -210,7 +210,7 @@ def build(loaded: LoadedModel, request: ExportRequest, dest: Path) -> BuildInfo:
         calib, calibration = calibration_nhwc(loaded, request)
     batch = None if request.dynamic_batch else loaded.spec.shape[0]
     details: dict[str, Any] = {"io": io}
-    with tempfile.TemporaryDirectory(prefix="deploykit-tflite-") as tmp:
+    with temp_dir(label="tflite") as tmp:
         folder = Path(tmp) / "saved_model"
         with silenced_output():
             if loaded.kind == "keras":

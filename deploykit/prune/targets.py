@@ -8,12 +8,12 @@ through a temporary ONNX export) after every step.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deploykit.errors import InputError
+from deploykit.fileio import temp_dir
 from deploykit.prune.config import PruneConfig
 from deploykit.spec import InputSpec
 
@@ -74,7 +74,7 @@ def measure_latency(
             f"latency targets run on torch or ONNX backends, not {backend}",
             "use --backend onnxruntime, openvino or torch",
         )
-    with tempfile.TemporaryDirectory(prefix="deploykit-prune-") as folder:
+    with temp_dir(label="prune") as folder:
         path = export_onnx(model, spec1, Path(folder) / "model.onnx")
         with open_runner(backend, path, spec1, RunnerOptions(threads)) as runner:
             return measure_runner(runner, batch, timing).p50_ms

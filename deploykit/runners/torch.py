@@ -32,6 +32,8 @@ class TorchRunner(Runner):
             torch.set_num_threads(self.options.threads)
         self._torch = torch
         self._module = eval_mode(self.model.to(self.device))
+        # A static torch.export program accepts its example batch only.
+        self.max_batch = None if self.spec.dynamic_batch else self.spec.shape[0]
         self.details = {"torch": torch.__version__, "threads_used": torch.get_num_threads()}
 
     def _infer_impl(self, batch: np.ndarray) -> np.ndarray:

@@ -73,6 +73,28 @@ class LoadedModel:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def require_granted_trust(
+    options: SourceOptions, granted: SourceOptions | None, where: str
+) -> None:
+    """Refuse trust a file asks for that the command line did not grant.
+
+    A suite (or any file) may mark an item ``trust_pickle``/``trust_code``, but that
+    only counts when the user also passed the flag: a file cannot grant itself trust.
+
+    Args:
+        options: the item's options, as the file gives them.
+        granted: the command line's options (None: nothing granted).
+        where: the file and key, for the message.
+    """
+    for flag in ("trust_pickle", "trust_code"):
+        if getattr(options, flag) and not (granted is not None and getattr(granted, flag)):
+            option = "--" + flag.replace("_", "-")
+            raise InputError(
+                f"{where}: {flag} is set, but a file cannot grant trust on its own",
+                f"pass {option} on the command line too if you trust the file",
+            )
+
+
 def _loader_for(ref: str) -> str:
     from deploykit.targets import suffix_formats
 

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from deploykit.errors import ModelLoadError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
+from deploykit.sources.pt2_check import read_checked
 from deploykit.sources.torch_common import output_classes
 from deploykit.spec import InputSpec, Preprocess
 
 
-def load_program(path: Path):
-    """The ``ExportedProgram`` in ``path``, or a one-line error."""
+def load_program(path: Path, trust_pickle: bool = False):
+    """The ``ExportedProgram`` in ``path``, or a one-line error.
+
+    The archive is checked first (:mod:`deploykit.sources.pt2_check`) and the bytes
+    that were checked are the ones loaded.
+
+    Args:
+        path: the ``.pt2`` file.
+        trust_pickle: load embedded pickles and code torch would run (``--trust-pickle``).
+    """
+    import io
     import logging
 
     import torch
+
+    data = read_checked(path, trust_pickle)
 
     # torch logs a warning with a traceback before raising on a bad archive; the
     # user gets our one line instead.
@@ -24,7 +37,7 @@ def load_program(path: Path):
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        return torch.export.load(str(path))
+        return torch.export.load(io.BytesIO(data))
     except Exception as exc:  # torch raises many types for a bad archive
         first = first_line(exc)
         raise ModelLoadError(
@@ -35,30 +48,35 @@ def load_program(path: Path):
         logger.setLevel(level)
 
 
-def _example_shape(program) -> tuple[int, ...] | None:
+def _example_shape(program) -> tuple[tuple[int, ...], bool] | None:
+    """The user input's shape (symbolic sizes read as 1) and whether its batch is symbolic."""
     for spec in program.graph_signature.input_specs:
         if spec.kind.name == "USER_INPUT":
             node = next(n for n in program.graph.nodes if n.name == spec.arg.name)
             value = node.meta.get("val")
             if value is not None:
-                return tuple(int(d) if str(d).isdigit() else 1 for d in value.shape)
+                shape = tuple(int(d) if str(d).isdigit() else 1 for d in value.shape)
+                return shape, not str(value.shape[0]).isdigit() if value.shape else False
     return None
 
 
 def load(ref: str, options: SourceOptions) -> LoadedModel:
     path = existing_file(ref, "model file")
     manifest = read_manifest(path)
-    program = load_program(path)
+    program = load_program(path, options.trust_pickle)
     module = program.module()
+    example = _example_shape(program)
     if manifest is not None:
         spec = manifest.input
     else:
-        shape = options.input_shape or _example_shape(program)
-        if shape is None:
+        if example is None and not options.input_shape:
             raise ModelLoadError(f"{path} has no image input", "pass --input-shape")
-        spec = InputSpec(shape=shape, preprocess=Preprocess())
+        spec = InputSpec(shape=options.input_shape or example[0], preprocess=Preprocess())
     if options.input_shape:
         spec = InputSpec(shape=options.input_shape, preprocess=spec.preprocess)
+    if example is not None and not example[1]:
+        # A program traced without a dynamic batch runs at its example batch only.
+        spec = replace(spec, shape=(example[0][0], *spec.shape[1:]), dynamic_batch=False)
     classes = output_classes(module, spec)
     source = {"ref": str(path), "kind": "pt2", "sha256": sha256_file(path)}
     if manifest is not None:
@@ -91,8 +109,8 @@ def save_program(
     """
     import torch
 
-    from deploykit.fileio import atomic_path
-    from deploykit.manifest import Manifest
+    from deploykit.fileio import atomic_files
+    from deploykit.manifest import Manifest, manifest_path
 
     module = module.eval()
     example = (torch.zeros(spec.with_batch(2).nchw),)
@@ -102,7 +120,7 @@ def save_program(
     except Exception as exc:  # torch.export fails in many ways on untraceable code
         first = first_line(exc)
         raise ModelLoadError(f"torch.export cannot trace the model ({first})") from None
-    with atomic_path(path) as tmp:
+    with atomic_files(path, manifest_path(path)) as (tmp, tmp_manifest):
         torch.export.save(program, str(tmp))
         manifest = Manifest(
             artifact=path.name,
@@ -114,5 +132,5 @@ def save_program(
             details=details or {},
             num_classes=num_classes,
         )
-        manifest.write(path, content=tmp)
+        manifest.write(path, content=tmp, to=tmp_manifest)
     return path

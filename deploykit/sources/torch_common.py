@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from deploykit.errors import ModelLoadError, ShapeError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.spec import InputSpec
+from deploykit.untrusted import check_zip
 
 
 def load_state_dict(module: Any, weights: Path) -> str:
@@ -16,6 +18,8 @@ def load_state_dict(module: Any, weights: Path) -> str:
     import torch
 
     path = existing_file(weights, "weights file")
+    if zipfile.is_zipfile(path):  # torch.save's format: cap it before torch expands it
+        check_zip(path, f"weights file {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for unreadable or unsafe files
