@@ -56,7 +56,7 @@ def test_onnx_source_is_passed_through_checked(tmp_path, trained_resnet):
 
 
 def test_verification_failure_leaves_nothing(tmp_path):
-    impossible = Tolerance(max_abs=0.0, min_cosine=1.1, min_top1_agreement=1.0)
+    impossible = Tolerance(max_abs=0.0, min_cosine=1.0, min_top1_agreement=1.0)
     with pytest.raises(VerificationError, match="disagrees with its source"):
         export_model("demo_resnet", ExportRequest(out_dir=tmp_path, tolerance=impossible))
     assert list(tmp_path.iterdir()) == []

@@ -74,15 +74,15 @@ def test_macs_target_with_taylor_and_finetuning_as_json(cli, tmp_path, tiny_digi
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (("demo_resnet", "--ratio", "1.5"), "between 0 and 1"),
-        (("demo_resnet", "--ratio", "0"), "between 0 and 1"),
-        (("demo_resnet", "--ratio", "0.5", "--importance", "magic"), "unknown importance"),
+        (("demo_resnet", "--ratio", "1.5"), "--ratio: 1.5 is out of range"),
+        (("demo_resnet", "--ratio", "0"), "--ratio: 0 is out of range"),
+        (("demo_resnet", "--ratio", "0.5", "--importance", "magic"), "--importance: unknown value"),
         (
             ("demo_resnet", "--target-macs", "0.0005", "--no-latency"),
             "below what this architecture",
         ),
         (("demo_resnet", "--ratio", "0.5", "--ignore", "nope"), "no layer named"),
-        (("demo_resnet", "--ratio", "0.5", "--distill", "1.5"), "--distill must be between"),
+        (("demo_resnet", "--ratio", "0.5", "--distill", "1.5"), "--distill: 1.5 is out of range"),
         (("demo_resnet", "--ratio", "0.5", "--distill", "0.5"), "--distill needs --finetune"),
         (("no_such_model", "--ratio", "0.5"), "unknown model"),
     ],
