@@ -118,7 +118,7 @@ def source_to_json(options: SourceOptions) -> dict[str, Any]:
     return data
 
 
-def _base_cell(subject: Subject, backend: str, batch: int) -> Cell:
+def base_cell(subject: Subject, backend: str, batch: int) -> Cell:
     return Cell(
         item=subject.item,
         label=subject.label,
@@ -131,7 +131,7 @@ def _base_cell(subject: Subject, backend: str, batch: int) -> Cell:
     )
 
 
-def _fill(cell: Cell, record: dict[str, Any]) -> Cell:
+def fill_cell(cell: Cell, record: dict[str, Any]) -> Cell:
     cell.status = record["status"]
     cell.error = record.get("error")
     cell.traceback = record.get("traceback")
@@ -140,6 +140,49 @@ def _fill(cell: Cell, record: dict[str, Any]) -> Cell:
         cell.runner, cell.wall_s = record["runner"], record["wall_s"]
         cell.accuracy = dict(record["accuracy"]) if record.get("accuracy") else None
     return cell
+
+
+Group = tuple[BenchItem, Subject, str]
+
+
+def plan_groups(items: list[str | BenchItem], config: BenchConfig) -> tuple[Any, list[Group]]:
+    """Check the request, load the evaluation data and list every (item, subject, backend).
+
+    Args:
+        items: what to measure, in order (strings, or :class:`BenchItem` with own options).
+        config: what and how to measure.
+
+    Returns:
+        the evaluation dataset and the groups in run order.
+
+    Raises:
+        DeployKitError: for bad items, data, backend names or batch sizes.
+    """
+    if not items:
+        raise InputError("nothing to benchmark", "pass artifact files or model names")
+    load_plugins()
+    for backend in config.backends:
+        get_backend(backend)
+    if not config.batch_sizes or min(config.batch_sizes) < 1:
+        raise InputError("batch sizes must be positive integers", "e.g. --batch 1,8,32")
+    bench_items = [i if isinstance(i, BenchItem) else BenchItem(i) for i in items]
+    data = load_dataset(config.data, split="test", limit=config.limit)
+    subjects = [(i, resolve(i.ref, i.source or config.source)) for i in bench_items]
+    return data, [(i, s, b) for i, s in subjects for b in s.backends(list(config.backends))]
+
+
+def group_plan(
+    config: BenchConfig, backend: str, batches: tuple[int, ...] | None = None
+) -> GroupPlan:
+    """The :class:`GroupPlan` for ``backend`` under ``config`` (``batches``: default all)."""
+    return GroupPlan(
+        backend,
+        tuple(batches if batches is not None else config.batch_sizes),
+        config.timing,
+        config.threads,
+        dict(config.runner_extra),
+        config.eval_batch,
+    )
 
 
 def score_against_reference(
@@ -196,19 +239,9 @@ def run_bench(
     Raises:
         DeployKitError: for bad items, data or backend names (a failing runtime is a failed cell).
     """
-    if not items:
-        raise InputError("nothing to benchmark", "pass artifact files or model names")
-    load_plugins()
-    for backend in config.backends:
-        get_backend(backend)
-    if not config.batch_sizes or min(config.batch_sizes) < 1:
-        raise InputError("batch sizes must be positive integers", "e.g. --batch 1,8,32")
-    bench_items = [i if isinstance(i, BenchItem) else BenchItem(i) for i in items]
-    data = load_dataset(config.data, split="test", limit=config.limit)
-    subjects = [(i, resolve(i.ref, i.source or config.source)) for i in bench_items]
-    groups = [(i, s, b) for i, s in subjects for b in s.backends(list(config.backends))]
+    data, groups = plan_groups(items, config)
     total = len(groups) * len(config.batch_sizes)
-    refs = [i.ref for i in bench_items]
+    refs = list({id(item): item.ref for item, _, _ in groups}.values())
     run = BenchRun(
         [], environment(refs), {**config.to_dict(), "items": refs, **(extra or {})}, complete=False
     )
@@ -226,19 +259,12 @@ def run_bench(
         for index, (item, subject, backend) in enumerate(groups):
             if progress:
                 progress(f"{subject.label} on {backend}")
-            plan = GroupPlan(
-                backend,
-                tuple(config.batch_sizes),
-                config.timing,
-                config.threads,
-                dict(config.runner_extra),
-                config.eval_batch,
-            )
-            cells = {b: _base_cell(subject, backend, b) for b in config.batch_sizes}
+            plan = group_plan(config, backend)
+            cells = {b: base_cell(subject, backend, b) for b in config.batch_sizes}
             finished: list[Cell] = []
 
             def record(batch: int, rec: dict, cells=cells, finished=finished) -> None:
-                finished.append(_fill(cells[batch], rec))
+                finished.append(fill_cell(cells[batch], rec))
                 save(finished)
                 if on_cell:
                     on_cell(cells[batch], len(run.cells) + len(finished), total)
@@ -259,7 +285,7 @@ def run_bench(
                 outcome = run_group_inprocess(subject, x, data.labels, plan, record)
             for batch in config.batch_sizes:
                 if batch not in outcome.cells:  # defensive: every batch should be recorded
-                    _fill(cells[batch], {"status": "failed", "error": "not measured"})
+                    fill_cell(cells[batch], {"status": "failed", "error": "not measured"})
                 run.cells.append(cells[batch])
             if outcome.logits is not None:
                 logits[(subject.item, backend)] = outcome.logits

@@ -13,6 +13,8 @@ import typer
 from deploykit.cli import bench, calibrate, compare, demo, export, finetune, inspect, models, prune
 from deploykit.cli import layers as layers_verb
 from deploykit.cli import view as view_verb
+from deploykit.cli.agent import agent
+from deploykit.cli.devices import devices
 from deploykit.errors import DeployKitError
 
 app = typer.Typer(
@@ -33,6 +35,8 @@ app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
 app.command("layers")(layers_verb.layers)
 app.command("view")(view_verb.view)
+app.command("agent")(agent)
+app.command("devices")(devices)
 
 
 def main(argv: list[str] | None = None) -> int:
