@@ -6,7 +6,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from deploykit.metrics import fidelity
 from deploykit.options import check_options, option
 from deploykit.sources import SourceOptions
 from deploykit.targets import backend_names, get_backend, load_plugins
+
+if TYPE_CHECKING:
+    from deploykit.fleet.request import FleetRequest
 
 Progress = Callable[[str], None]
 CellDone = Callable[[Cell, int, int], None]
@@ -104,10 +107,13 @@ class BenchItem:
     Attributes:
         ref: artifact path or model reference.
         source: how to load it (None: the run's ``BenchConfig.source``).
+        engine: a TensorRT build request (precision, options, calib) when ``ref`` is the ONNX
+            graph of an engine that is built where it runs (a fleet device); None otherwise.
     """
 
     ref: str
     source: SourceOptions | None = None
+    engine: dict[str, Any] | None = None
 
 
 def source_to_json(options: SourceOptions) -> dict[str, Any]:
@@ -224,6 +230,7 @@ def run_bench(
     on_cell: CellDone | None = None,
     checkpoint: Path | None = None,
     extra: dict[str, Any] | None = None,
+    fleet: FleetRequest | None = None,
 ) -> BenchRun:
     """Benchmark ``items`` (artifact paths or model references); the first is the reference.
 
@@ -235,10 +242,16 @@ def run_bench(
         checkpoint: results JSON rewritten (atomically) after every cell, so an
             interrupted run keeps what it measured.
         extra: stored in the results' ``config`` (e.g. the suite it came from).
+        fleet: with a ``cluster``, measure on that Ray cluster's devices instead of here
+            (:mod:`deploykit.fleet`, the ``fleet`` extra); each device has its own reference.
 
     Raises:
         DeployKitError: for bad items, data or backend names (a failing runtime is a failed cell).
     """
+    if fleet is not None and fleet.cluster is not None:
+        from deploykit.fleet.scheduler import run_on_fleet
+
+        return run_on_fleet(items, config, fleet, progress, on_cell, checkpoint, extra)
     data, groups = plan_groups(items, config)
     total = len(groups) * len(config.batch_sizes)
     refs = list({id(item): item.ref for item, _, _ in groups}.values())

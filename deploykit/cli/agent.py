@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
-
 import typer
 
 from deploykit.cli.common import console
+from deploykit.fleet.agent import AgentRequest
+from deploykit.options import declared
 
 
-def agent(
-    address: Annotated[str, typer.Option("--address", help="The head's GCS address, HEAD:6379.")],
-    device: Annotated[
-        str, typer.Option("--device", help="This device's name, e.g. orin-nano-15w.")
-    ],
-    node_ip: Annotated[
-        Optional[str],
-        typer.Option("--node-ip-address", help="This machine's address on the cluster network."),
-    ] = None,
-    object_store_mib: Annotated[
-        Optional[int], typer.Option("--object-store-mib", help="Object store size (MiB).")
-    ] = None,
-    cache: Annotated[
-        Optional[Path],
-        typer.Option("--cache", help="Where shipped artifacts and built engines are kept."),
-    ] = None,
-) -> None:
-    """Serve this machine to a Ray cluster as device DEVICE until interrupted."""
+@declared
+def agent(request: AgentRequest) -> None:
+    """Serve this machine to a Ray cluster as device --device until interrupted."""
     from deploykit.fleet.agent import run_agent
 
     def ready(record: dict) -> None:
@@ -36,6 +20,6 @@ def agent(
             f"(Ray {record['ray']}); Ctrl-C to leave"
         )
 
-    code = run_agent(address, device, node_ip, object_store_mib, cache, ready)
+    code = run_agent(request, ready)
     if code:
         raise typer.Exit(code)

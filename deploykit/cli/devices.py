@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 
 from deploykit.cli.common import out
+from deploykit.errors import InputError
+from deploykit.fleet.request import FleetRequest
+from deploykit.options import Without, declared
 
 
+@declared
 def devices(
-    cluster: Annotated[
-        str,
-        typer.Option("--cluster", help="The cluster: ray://HEAD:10001, or HEAD:6379 on a node."),
-    ],
+    fleet: Annotated[FleetRequest, Without("devices", "device_retry", "device_timeout_s")],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print each device's full record as JSON.")
     ] = False,
@@ -23,7 +24,9 @@ def devices(
     """List the cluster's devices: name, status, CPU/GPU, libraries, Ray version."""
     from deploykit.fleet.listing import devices_at, devices_table
 
-    found = devices_at(cluster)
+    if not fleet.cluster:
+        raise InputError("no cluster given", "pass --cluster ray://HEAD:10001")
+    found = devices_at(fleet.cluster)
     if as_json:
         out.print_json(json.dumps([{**asdict(d), "status": d.status} for d in found]))
     elif not found:

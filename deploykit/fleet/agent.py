@@ -15,12 +15,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from deploykit.errors import DeployKitError, InputError, first_line
+from deploykit.fileio import ensure_dir
 from deploykit.fleet.cluster import (
     NAMESPACE,
     check_device_name,
@@ -31,10 +32,43 @@ from deploykit.fleet.cluster import (
     version_mismatch_line,
 )
 from deploykit.fleet.inventory import INFO_TIMEOUT_S, DevicePublisher, actor_name
-from deploykit.fleet.transfer import CACHE_ENV
+from deploykit.fleet.transfer import CACHE_ENV, cache_root
+from deploykit.options import check_options, option
 
 START_TIMEOUT_S = 90.0
 STARTED = "Ray runtime started"
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    """How this machine joins a cluster as a device.
+
+    Attributes:
+        address: the head's GCS address.
+        device: the device name cells are pinned to.
+        node_ip: this machine's address on the cluster network (None: Ray's guess).
+        object_store_mib: the node's object store size (None: Ray's default).
+        cache: where shipped artifacts and built engines are kept (None:
+            ``$DEPLOYKIT_FLEET_CACHE`` or ``~/.cache/deploykit/fleet``).
+    """
+
+    address: str = option("", "The head's GCS address, HEAD:6379.", suite=False)
+    device: str = option("", "This device's name, e.g. orin-nano-15w.", suite=False)
+    node_ip: str | None = option(
+        None,
+        "This machine's address on the cluster network.",
+        flag="--node-ip-address",
+        suite=False,
+    )
+    object_store_mib: int | None = option(
+        None, "Object store size.", min=1, unit="MiB", suite=False
+    )
+    cache: Path | None = option(
+        None, "Where shipped artifacts and built engines are kept.", suite=False
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 def node_command(
@@ -140,23 +174,11 @@ def claim(address: str, device: str, node_ip: str | None) -> dict:
         return ray.get(actor.info.remote(), timeout=INFO_TIMEOUT_S * 3)
 
 
-def run_agent(
-    address: str,
-    device: str,
-    node_ip: str | None = None,
-    object_store_mib: int | None = None,
-    cache_dir: Path | None = None,
-    on_ready: Callable[[dict], None] | None = None,
-) -> int:
-    """Join the cluster at ``address`` as device ``device`` and serve until the node stops.
+def run_agent(request: AgentRequest, on_ready: Callable[[dict], None] | None = None) -> int:
+    """Join the cluster as a device and serve until the node stops or this is interrupted.
 
     Args:
-        address: the head's GCS address (``HEAD:6379``).
-        device: the device name cells are pinned to.
-        node_ip: this machine's address on the cluster network (default: Ray's guess).
-        object_store_mib: the node's object store size (default: Ray's).
-        cache_dir: where shipped artifacts and built engines are kept
-            (default: ``$DEPLOYKIT_FLEET_CACHE`` or ``~/.cache/deploykit/fleet``).
+        request: the address, device name and node settings.
         on_ready: called with the device record once the name is claimed.
 
     Returns:
@@ -166,8 +188,11 @@ def run_agent(
         MissingBackendError: without the ``fleet`` extra.
         InputError: bad name or address, version mismatch, a name already served.
     """
+    address, device, node_ip = request.address, request.device, request.node_ip
     ray_module()
     check_device_name(device)
+    if not address:
+        raise InputError("no cluster address", "pass --address HEAD:6379")
     if address.startswith("ray://"):
         raise InputError(
             f"an agent joins through the head's GCS address, not {address}",
@@ -176,12 +201,12 @@ def run_agent(
     check_reachable(address)
     # Leaving is meant: no 30 s drain (the publisher actor would hold it open to the end).
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
-    if cache_dir is not None:
-        env[CACHE_ENV] = str(Path(cache_dir).resolve())
-    log = Path(tempfile.mkstemp(prefix=f"deploykit-agent-{device}-", suffix=".log")[1])
+    if request.cache is not None:
+        env[CACHE_ENV] = str(Path(request.cache).resolve())
+    log = ensure_dir(Path(request.cache or cache_root()) / "logs") / f"node-{device}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            node_command(address, device, node_ip, object_store_mib),
+            node_command(address, device, node_ip, request.object_store_mib),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -16,6 +17,7 @@ RESOURCE_PREFIX = "device:"
 # Device names become Ray resource and actor names: keep them to a safe alphabet.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 REACH_TIMEOUT_S = 10.0
+CONNECT_ATTEMPTS = 3
 
 
 def ray_module() -> ModuleType:
@@ -108,10 +110,15 @@ def connected(address: str, node_ip: str | None = None) -> Iterator[ModuleType]:
     kwargs = {"namespace": NAMESPACE, "logging_level": "ERROR", "log_to_driver": False}
     if node_ip and not address.startswith("ray://"):
         kwargs["_node_ip_address"] = node_ip
-    try:
-        ray.init(address=address, **kwargs)
-    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
-        raise connect_error(address, exc) from None
+    for attempt in range(CONNECT_ATTEMPTS):
+        try:
+            ray.init(address=address, **kwargs)
+            break
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+            # A busy head can fail to start the Ray Client's per-driver server in time.
+            if "Initialization failure" not in str(exc) or attempt + 1 == CONNECT_ATTEMPTS:
+                raise connect_error(address, exc) from None
+            time.sleep(2.0)
     try:
         yield ray
     finally:

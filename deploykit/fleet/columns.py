@@ -1,16 +1,15 @@
 """The device axis of a sweep: which devices (or pools of devices) the cells run for.
 
 A ``devices:`` entry is a device name, a glob pattern (every live device it
-matches becomes a column of its own), or a pool ``{pool: LABEL, match: PATTERN,
-retry: BOOL}``: interchangeable devices (three identical Jetsons, say) that
-share one column, each cell running once on whichever member is free. A pool
-may retry a cell on another member when the one measuring it dies.
+matches becomes a column of its own), or a pool ``LABEL=PATTERN``:
+interchangeable devices (three identical Jetsons, say) that share one column,
+each cell running once on whichever member is free. A pool may retry a cell on
+another member when the one measuring it dies (``device_retry``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from deploykit.errors import InputError
 from deploykit.fleet.cluster import check_device_name
@@ -32,19 +31,23 @@ class DeviceEntry:
     retry: bool = False
 
     @classmethod
-    def parse(cls, raw: str | dict[str, Any]) -> DeviceEntry:
-        """From a suite or CLI value: ``"name"``, ``"pattern*"`` or ``{pool, match, retry}``."""
-        if isinstance(raw, str):
-            if not is_pattern(raw):
-                check_device_name(raw)
-            return cls(raw)
-        unknown = set(raw) - {"pool", "match", "retry"}
-        if unknown or "pool" not in raw or "match" not in raw:
-            raise InputError(
-                f"device entry {raw!r} is not a name, a pattern or {{pool, match, retry}}",
-                "e.g. {pool: orin-nano, match: 'orin-nano-*', retry: true}",
-            )
-        return cls(str(raw["match"]), check_device_name(str(raw["pool"])), bool(raw.get("retry")))
+    def parse(cls, text: str, retry: bool = False) -> DeviceEntry:
+        """From ``"name"``, ``"pattern*"`` or ``"LABEL=PATTERN"`` (a pool).
+
+        Args:
+            text: the entry as written in a suite or on the command line.
+            retry: for a pool, whether a lost cell may move to another member.
+        """
+        label, sep, match = text.partition("=")
+        if sep:
+            if not match.strip():
+                raise InputError(
+                    f"device pool {text!r} has no pattern", "write it as LABEL=PATTERN"
+                )
+            return cls(match.strip(), check_device_name(label.strip()), retry)
+        if not is_pattern(text):
+            check_device_name(text)
+        return cls(text)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ def run_cell(
     task: dict[str, Any],
     artifact: bytes | None,
     weights: bytes | None,
+    calib: bytes | None,
     data: dict[str, Any],
 ) -> dict[str, Any]:
     """Measure one cell on this device.
@@ -33,6 +34,7 @@ def run_cell(
             dicts) and ``engine`` (a TensorRT build request, see :mod:`deploykit.fleet.engines`).
         artifact: the artifact's bytes, when ``task["artifact"]`` is set.
         weights: the weights file's bytes, when ``task["weights"]`` is set.
+        calib: the calibration set's bytes, when ``task["calib"]`` is set (INT8 engines).
         data: ``x`` (prepared input, NCHW float32) and ``labels``.
 
     Returns:
@@ -55,7 +57,10 @@ def run_cell(
     if task.get("engine"):
         from deploykit.fleet.engines import engine_for
 
-        item = str(engine_for(Path(item), task["engine"], root))
+        request = dict(task["engine"])
+        if task.get("calib"):
+            request["calib"] = str(unpack(task["calib"], calib, root))
+        item = str(engine_for(Path(item), request, root))
     with tempfile.TemporaryDirectory(prefix="deploykit-fleet-") as tmp:
         inputs = Path(tmp) / "input.npz"
         np.savez(inputs, x=data["x"], labels=data["labels"])

@@ -35,27 +35,13 @@ from deploykit.bench.environment import environment
 from deploykit.bench.results import BenchRun, Cell
 from deploykit.errors import first_line
 from deploykit.fleet.cluster import connected, device_resource, ray_module
-from deploykit.fleet.columns import Column, DeviceEntry, resolve_columns
-from deploykit.fleet.inventory import alive_devices, check_ray_versions, list_devices
+from deploykit.fleet.columns import Column, resolve_columns
+from deploykit.fleet.inventory import Device, alive_devices, check_ray_versions, list_devices
 from deploykit.fleet.remote import TASK_OPTIONS, run_cell
+from deploykit.fleet.request import FleetRequest
 from deploykit.fleet.transfer import pack
 
-
-@dataclass(frozen=True)
-class FleetOptions:
-    """Where and on what to run.
-
-    Attributes:
-        address: the cluster (``ray://HEAD:10001``, or ``HEAD:6379`` on a cluster node).
-        devices: the device entries (names, patterns, pools).
-        device_timeout_s: how long cells wait for a device no live node serves.
-        poll_s: how often the driver checks which devices are alive.
-    """
-
-    address: str
-    devices: tuple[DeviceEntry, ...]
-    device_timeout_s: float = 120.0
-    poll_s: float = 0.5
+POLL_S = 0.5
 
 
 @dataclass
@@ -81,26 +67,17 @@ class _Member:
     gone: str | None = None
 
 
-def run_fleet_bench(
+def run_on_fleet(
     items: list[str | BenchItem],
     config: BenchConfig,
-    fleet: FleetOptions,
-    progress: Progress | None = None,
-    *,
-    on_cell: CellDone | None = None,
-    checkpoint: Path | None = None,
-    extra: dict[str, Any] | None = None,
+    fleet: FleetRequest,
+    progress: Progress | None,
+    on_cell: CellDone | None,
+    checkpoint: Path | None,
+    extra: dict[str, Any] | None,
 ) -> BenchRun:
-    """Benchmark ``items`` on the fleet's devices; arguments as :func:`deploykit.bench.run_bench`.
-
-    Args:
-        items: what to measure, in order; the first is each device's reference.
-        config: what and how to measure (``isolate`` is always on for a fleet).
-        fleet: the cluster and its devices.
-        progress: called with a short line as cells start.
-        on_cell: called with (cell, cells done, cells in all) as each cell finishes.
-        checkpoint: results JSON rewritten after every cell.
-        extra: stored in the results' ``config``.
+    """:func:`deploykit.bench.run_bench` with ``fleet``: the same arguments, measured on the
+    cluster's devices (``config.isolate`` is always on there).
 
     Raises:
         DeployKitError: no Ray (exit 3), unreachable cluster, version mismatch, bad items
@@ -108,10 +85,9 @@ def run_fleet_bench(
     """
     ray_module()
     data, groups = plan_groups(items, config)
-    with connected(fleet.address) as ray:
-        devices = list_devices(ray)
-        check_ray_versions(devices, ray.__version__)
-        columns = resolve_columns(fleet.devices, devices)
+    groups = _engine_groups(groups)
+    with connected(fleet.cluster) as ray:
+        devices, columns = _resolve(ray, fleet)
         sweep = _Sweep(ray, config, fleet, groups, data, columns, checkpoint, on_cell, progress)
         refs = list({id(item): item.ref for item, _, _ in groups}.values())
         sweep.run_record = BenchRun(
@@ -124,10 +100,40 @@ def run_fleet_bench(
         return sweep.run()
 
 
-def _fleet_record(fleet: FleetOptions) -> dict[str, Any]:
+def _resolve(ray, fleet: FleetRequest) -> tuple[list[Device], list[Column]]:
+    devices = list_devices(ray)
+    check_ray_versions(devices, ray.__version__)
+    return devices, resolve_columns(fleet.entries(), devices)
+
+
+def preflight(fleet: FleetRequest) -> list[Column]:
+    """Check the cluster, Ray versions and device entries before any work; the device columns.
+
+    Raises:
+        DeployKitError: no Ray (exit 3), unreachable cluster, version mismatch, or a device
+            pattern that matches nothing, each in one line.
+    """
+    with connected(fleet.cluster) as ray:
+        return _resolve(ray, fleet)[1]
+
+
+def _engine_groups(groups: list) -> list:
+    """Items whose engine is built on the device run on TensorRT alone (one group each)."""
+    out, seen = [], set()
+    for item, subject, backend in groups:
+        if item.engine is None:
+            out.append((item, subject, backend))
+        elif id(item) not in seen:
+            seen.add(id(item))
+            out.append((item, subject, "tensorrt"))
+    return out
+
+
+def _fleet_record(fleet: FleetRequest) -> dict[str, Any]:
     return {
-        "address": fleet.address,
-        "devices": [vars(e) for e in fleet.devices],
+        "cluster": fleet.cluster,
+        "devices": list(fleet.devices),
+        "device_retry": fleet.device_retry,
         "device_timeout_s": fleet.device_timeout_s,
     }
 
@@ -145,9 +151,12 @@ class _Sweep:
         self.tasks: list[_Task] = []
         self.queues: dict[str, deque[_Task]] = {c.label: deque() for c in columns}
         for column in columns:
-            for index, (_item, subject, backend) in enumerate(groups):
+            for index, (item, subject, backend) in enumerate(groups):
                 for n, batch in enumerate(config.batch_sizes):
                     cell = replace(base_cell(subject, backend, batch), device_name=column.label)
+                    if item.engine is not None:  # built on the device from this ONNX graph
+                        cell.fmt, cell.precision = "engine", item.engine["precision"]
+                        cell.label, cell.size_bytes = f"{Path(item.ref).stem}.engine", None
                     task = _Task(cell, index, column, accuracy=n == 0)
                     self.tasks.append(task)
                     self.queues[column.label].append(task)
@@ -179,6 +188,11 @@ class _Sweep:
             payload["weights"], payload["weights_ref"] = (
                 put_file(Path(weights)) if weights else (None, None)
             )
+            calib = (item.engine or {}).get("calib")
+            payload["engine"] = item.engine
+            payload["calib"], payload["calib_ref"] = (
+                put_file(Path(calib)) if calib else (None, None)
+            )
             if ("data", id(subject)) not in stored:
                 x = prepare(data.images, subject.spec)
                 stored[("data", id(subject))] = (
@@ -197,12 +211,12 @@ class _Sweep:
                 self._dispatch()
                 busy = {m.ref: m for m in self.members if m.task is not None}
                 if busy:
-                    ready, _ = self.ray.wait(list(busy), num_returns=1, timeout=self.fleet.poll_s)
+                    ready, _ = self.ray.wait(list(busy), num_returns=1, timeout=POLL_S)
                     for ref in ready:
                         self._finish(busy[ref])
                 else:
-                    time.sleep(self.fleet.poll_s)
-                if time.monotonic() - last_check >= self.fleet.poll_s:
+                    time.sleep(POLL_S)
+                if time.monotonic() - last_check >= POLL_S:
                     last_check = time.monotonic()
                     self._check_members(last_check - started)
         except BaseException:
@@ -224,6 +238,8 @@ class _Sweep:
                     "source": payload["source"],
                     "artifact": payload["artifact"],
                     "weights": payload["weights"],
+                    "engine": payload["engine"],
+                    "calib": payload["calib"],
                     "plan": {**plan.to_dict(), "accuracy": task.accuracy},
                     "timeout_s": self.config.timeout_s,
                     "device": member.name,
@@ -231,7 +247,13 @@ class _Sweep:
                 member.task = task
                 member.ref = self.remote.options(
                     resources={device_resource(member.name): 1}
-                ).remote(spec, payload["artifact_ref"], payload["weights_ref"], payload["data_ref"])
+                ).remote(
+                    spec,
+                    payload["artifact_ref"],
+                    payload["weights_ref"],
+                    payload["calib_ref"],
+                    payload["data_ref"],
+                )
                 if self.progress:
                     self.progress(f"{task.cell.label} on {task.cell.backend} @ {member.name}")
 

@@ -1,152 +1,28 @@
-"""A real Ray cluster on loopback: a head (127.0.0.2) and device nodes (127.0.0.3, .4, ...).
+"""A real Ray cluster on loopback, shared by the fleet tests (see ``deploykit.fleet.local``).
 
-Ray rewrites 127.0.0.1, so every node gets its own loopback address. The head is
-``ray start --head --block`` and each device node is a real ``deploykit agent``,
-each in its own process group, so the teardown stops every process it started.
+A head on 127.0.0.2 and two device nodes, each a real ``deploykit agent`` in a
+process group of its own; the session's teardown stops every process it started.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("ray", reason='needs the fleet extra: pip install "deploykit[fleet]"')
 
-HEAD_IP = "127.0.0.2"
-OBJECT_STORE_MIB = 80
-JOIN_TIMEOUT_S = 120
-
-
-def free_port(host: str = HEAD_IP) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _env() -> dict[str, str]:
-    root = str(Path(__file__).resolve().parents[2])
-    path = os.environ.get("PYTHONPATH", "")
-    return dict(
-        os.environ,
-        RAY_USAGE_STATS_ENABLED="0",
-        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
-        PYTHONPATH=f"{root}{os.pathsep}{path}" if path else root,
-    )
-
-
-def _spawn(command: list[str], log: Path) -> subprocess.Popen:
-    """Start ``command`` in a process group of its own, output to ``log``."""
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=_env(),
-            start_new_session=True,
-        )
-
-
-def _wait_for(log: Path, text: str, proc: subprocess.Popen, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if log.is_file() and text in log.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"{proc.args[:4]} exited {proc.returncode}: {log.read_text()[-2000:]}"
-            )
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {text!r}: {log.read_text()[-2000:]}")
-
-
-def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, wait_s: float = 20) -> None:
-    """Signal ``proc``'s process group; SIGKILL it if it has not ended after ``wait_s``."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(wait_s)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-@dataclass
-class LocalCluster:
-    """A head and device agents, each a process group of its own."""
-
-    folder: Path
-    gcs: str = ""
-    client: str = ""
-    head: subprocess.Popen | None = None
-    agents: dict[str, subprocess.Popen] = field(default_factory=dict)
-    next_ip: int = 3
-
-    def start_head(self) -> None:
-        port, client_port = free_port(), free_port()
-        self.gcs, self.client = f"{HEAD_IP}:{port}", f"ray://{HEAD_IP}:{client_port}"
-        log = self.folder / "head.log"
-        self.head = _spawn(
-            [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-             "--node-ip-address", HEAD_IP, "--port", str(port),
-             "--ray-client-server-port", str(client_port), "--num-cpus", "1",
-             "--include-dashboard=false", "--disable-usage-stats",
-             "--object-store-memory", str(OBJECT_STORE_MIB * 2**20),
-             "--temp-dir", str(self.folder / "ray")],
-            log,
-        )  # fmt: skip
-        _wait_for(log, "Ray runtime started", self.head, JOIN_TIMEOUT_S)
-
-    def agent_process(self, name: str) -> tuple[subprocess.Popen, Path]:
-        """Start ``deploykit agent`` for device ``name`` on the next loopback address."""
-        ip = f"127.0.0.{self.next_ip}"
-        self.next_ip += 1
-        log = self.folder / f"agent-{name}-{ip}.log"
-        proc = _spawn(
-            [sys.executable, "-m", "deploykit", "agent", "--address", self.gcs, "--device", name,
-             "--node-ip-address", ip, "--object-store-mib", str(OBJECT_STORE_MIB),
-             "--cache", str(self.folder / f"cache-{name}")],
-            log,
-        )  # fmt: skip
-        return proc, log
-
-    def add_device(self, name: str) -> subprocess.Popen:
-        proc, log = self.agent_process(name)
-        _wait_for(log, "joined the cluster", proc, JOIN_TIMEOUT_S)
-        self.agents[name] = proc
-        return proc
-
-    def stop_device(self, name: str) -> None:
-        """Stop device ``name``'s agent (SIGTERM: it takes its node down)."""
-        stop_group(self.agents[name])
-
-    def stop(self) -> None:
-        for proc in self.agents.values():
-            stop_group(proc)
-        if self.head is not None:
-            stop_group(self.head)
+from deploykit.fleet.local import LocalCluster
 
 
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory) -> Iterator[LocalCluster]:
-    """A head and two device nodes, ``dev-a`` and ``dev-b``, shared by the fleet tests."""
+    """A head and two device nodes, ``dev-a`` and ``dev-b``."""
     cluster = LocalCluster(tmp_path_factory.mktemp("ray"))
     try:
         cluster.start_head()
-        cluster.add_device("dev-a")
-        cluster.add_device("dev-b")
+        cluster.add_devices("dev-a", "dev-b")
         yield cluster
     finally:
         cluster.stop()

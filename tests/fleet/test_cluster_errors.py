@@ -10,6 +10,7 @@ from deploykit.errors import InputError
 from deploykit.fleet.cluster import check_device_name, split_address, version_mismatch_line
 from deploykit.fleet.columns import DeviceEntry, resolve_columns
 from deploykit.fleet.inventory import Device, check_ray_versions
+from deploykit.fleet.request import FleetRequest
 
 
 def test_unreachable_cluster_fails_fast_in_one_line(cli, user_error):
@@ -46,7 +47,7 @@ def test_ray_version_mismatch_reads_as_one_line():
 
 def test_device_entries_and_columns():
     devices = [Device("orin-1", True), Device("orin-2", True), Device("x86", False)]
-    pool = DeviceEntry.parse({"pool": "orin", "match": "orin-*", "retry": True})
+    pool = DeviceEntry.parse("orin=orin-*", retry=True)
     columns = resolve_columns((pool, DeviceEntry.parse("x86")), devices)
     assert [(c.label, c.members, c.retry) for c in columns] == [
         ("orin", ("orin-1", "orin-2"), True),
@@ -56,5 +57,7 @@ def test_device_entries_and_columns():
         resolve_columns((DeviceEntry.parse("jetson-*"),), devices)
     with pytest.raises(InputError, match="appears twice"):
         resolve_columns((DeviceEntry("orin-1"), DeviceEntry("orin-*")), devices)
-    with pytest.raises(InputError, match="not a name, a pattern"):
-        DeviceEntry.parse({"match": "orin-*"})
+    with pytest.raises(InputError, match="has no pattern"):
+        DeviceEntry.parse("orin=")
+    with pytest.raises(InputError, match="not usable"):
+        FleetRequest(devices=("bad name",))

@@ -9,8 +9,11 @@ import time
 import pytest
 
 from deploykit.bench import BenchConfig, TimingConfig, run_bench
-from deploykit.fleet.columns import DeviceEntry
-from deploykit.fleet.scheduler import FleetOptions, run_fleet_bench
+from deploykit.fleet.request import FleetRequest
+
+# A real multi-node cluster takes 1-2 min to start and sweep on a 2-core CI runner (5-7 min on
+# the shared development machine): these run with `make test-slow`, not in the fast suite.
+pytestmark = pytest.mark.slow
 
 FAST = TimingConfig(warmup_iters=2, warmup_s=0.0, min_iters=20, min_s=0.1, max_s=2.0)
 CONFIG = BenchConfig(batch_sizes=(1, 4), limit=120, timing=FAST, threads=1)
@@ -23,9 +26,13 @@ def test_two_devices_match_a_local_run(ray_cluster, digits_onnx, tmp_path):
     def on_cell(cell, done, total):
         seen.append(json.loads(checkpoint.read_text()))
 
-    fleet = FleetOptions(ray_cluster.client, (DeviceEntry("dev-*"),))
-    run = run_fleet_bench(
-        [str(digits_onnx), "demo_resnet"], CONFIG, fleet, on_cell=on_cell, checkpoint=checkpoint
+    fleet = FleetRequest(ray_cluster.client, ("dev-*",))
+    run = run_bench(
+        [str(digits_onnx), "demo_resnet"],
+        CONFIG,
+        on_cell=on_cell,
+        checkpoint=checkpoint,
+        fleet=fleet,
     )
     local = run_bench([str(digits_onnx), "demo_resnet"], CONFIG)
 
@@ -49,9 +56,10 @@ def test_two_devices_match_a_local_run(ray_cluster, digits_onnx, tmp_path):
         assert cell.accuracy["top1"] == twin.accuracy["top1"]
         assert cell.accuracy["correct"] == twin.accuracy["correct"]
         assert cell.fidelity["top1_agreement"] == twin.fidelity["top1_agreement"]
-        # latency within noise of this shared 2-core machine
-        ratio = cell.latency["p50_ms"] / twin.latency["p50_ms"]
-        assert 0.2 < ratio < 5, (cell.key, ratio)
+        # latency within noise: the fastest iteration (contention only adds time) within 8x,
+        # on this shared 2-core machine where a load average of 20 is common
+        ratio = cell.latency["min_ms"] / twin.latency["min_ms"]
+        assert 1 / 8 < ratio < 8, (cell.key, ratio)
     # each device has its own reference cell: the first item on its backend
     refs = {(c.device_name, c.batch) for c in run.cells if c.reference}
     assert refs == {(d, b) for d in ("dev-a", "dev-b") for b in (1, 4)}
@@ -59,12 +67,10 @@ def test_two_devices_match_a_local_run(ray_cluster, digits_onnx, tmp_path):
 
 
 def test_absent_device_fails_after_timeout(ray_cluster, digits_onnx):
-    fleet = FleetOptions(
-        ray_cluster.client, (DeviceEntry("dev-a"), DeviceEntry("nobody")), device_timeout_s=3
-    )
+    fleet = FleetRequest(ray_cluster.client, ("dev-a", "nobody"), device_timeout_s=3)
     config = BenchConfig(batch_sizes=(1,), limit=60, timing=FAST, threads=1)
     began = time.monotonic()
-    run = run_fleet_bench([str(digits_onnx)], config, fleet)
+    run = run_bench([str(digits_onnx)], config, fleet=fleet)
     assert time.monotonic() - began < 60
     status = {c.device_name: c for c in run.cells}
     assert status["dev-a"].status == "ok"
@@ -73,10 +79,10 @@ def test_absent_device_fails_after_timeout(ray_cluster, digits_onnx):
 
 
 def test_killed_device_fails_its_cells_and_the_sweep_finishes(ray_cluster, digits_onnx):
-    ray_cluster.add_device("dev-c")
+    ray_cluster.add_devices("dev-c")
     slow = TimingConfig(warmup_iters=2, warmup_s=0.0, min_iters=20, min_s=1.5, max_s=3.0)
     config = BenchConfig(batch_sizes=(1, 2, 4), limit=60, timing=slow, threads=1)
-    fleet = FleetOptions(ray_cluster.client, (DeviceEntry("dev-a"), DeviceEntry("dev-c")))
+    fleet = FleetRequest(ray_cluster.client, ("dev-a", "dev-c"))
 
     def kill_when_busy():
         deadline = time.monotonic() + 120
@@ -87,10 +93,10 @@ def test_killed_device_fails_its_cells_and_the_sweep_finishes(ray_cluster, digit
     started = threading.Event()
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
-    run = run_fleet_bench(
+    run = run_bench(
         [str(digits_onnx)],
         config,
-        fleet,
+        fleet=fleet,
         progress=lambda text: started.set() if "dev-c" in text else None,
     )
     killer.join()
@@ -112,5 +118,5 @@ def test_patterns_expand_to_live_devices(ray_cluster, entry):
 
     with connected(ray_cluster.client) as ray:
         devices = list_devices(ray)
-    labels = [c.label for c in resolve_columns((DeviceEntry(entry),), devices)]
+    labels = [c.label for c in resolve_columns(FleetRequest(devices=(entry,)).entries(), devices)]
     assert {"dev-a", "dev-b"} <= set(labels)
