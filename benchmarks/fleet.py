@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -60,11 +61,13 @@ def main() -> None:
             run = run_bench([str(onnx)], config)
             walls["local"].append(time.perf_counter() - began)
             cells["local"] = sum(c.status == "ok" for c in run.cells)
+            print(f"local {walls['local'][-1]:.1f} s", file=sys.stderr, flush=True)
             for name, fleet in pools.items():
                 began = time.perf_counter()
                 run = run_bench([str(onnx)], config, fleet=fleet)
                 walls[name].append(time.perf_counter() - began)
                 cells[name] = sum(c.status == "ok" for c in run.cells)
+                print(f"{name} {walls[name][-1]:.1f} s", file=sys.stderr, flush=True)
     finally:
         cluster.stop()
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
