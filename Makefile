@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deploykit-installed
-EXTRAS ?= tflite,openvino,netron,tensorboard,dev
+EXTRAS ?= tflite,openvino,netron,tensorboard,fleet,dev
 
 .PHONY: demo test test-slow test-gpu lint install clean
 

@@ -20,6 +20,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "tensorboard": ("tensorboard", "TensorBoard"),
     "model_explorer": ("viewer", "Model Explorer (ai-edge-model-explorer)"),
     "netron": ("netron", "Netron"),
+    "ray": ("fleet", "Ray"),
 }
 
 

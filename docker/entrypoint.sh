@@ -3,6 +3,7 @@
 #   docker run IMAGE                      -> the image's default suite (CMD)
 #   docker run IMAGE out/m.onnx --batch 1,8 -o /work/results   -> deploykit bench ...
 #   docker run IMAGE compare r.json --baseline b.json          -> other verbs run as given
+#   docker run --network host IMAGE agent --address HEAD:6379 --device NAME  -> a fleet device node
 #   docker run IMAGE bash                                      -> a shell
 set -euo pipefail
 
@@ -10,7 +11,7 @@ DEPLOYKIT="${DEPLOYKIT:-deploykit}"
 
 case "${1:-}" in
   deploykit) shift; exec "$DEPLOYKIT" "$@" ;;
-  bench|compare|export|models|calibrate|demo) exec "$DEPLOYKIT" "$@" ;;
+  bench|compare|export|models|calibrate|demo|agent|devices) exec "$DEPLOYKIT" "$@" ;;
   bash|sh) exec "$@" ;;
 esac
 

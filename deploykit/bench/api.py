@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from deploykit.metrics import fidelity
 from deploykit.options import check_options, option
 from deploykit.sources import SourceOptions
 from deploykit.targets import backend_names, get_backend, load_plugins
+
+if TYPE_CHECKING:
+    from deploykit.fleet.request import FleetRequest
 
 Progress = Callable[[str], None]
 CellDone = Callable[[Cell, int, int], None]
@@ -104,10 +107,13 @@ class BenchItem:
     Attributes:
         ref: artifact path or model reference.
         source: how to load it (None: the run's ``BenchConfig.source``).
+        engine: a TensorRT build request (precision, options, calib) when ``ref`` is the ONNX
+            graph of an engine that is built where it runs (a fleet device); None otherwise.
     """
 
     ref: str
     source: SourceOptions | None = None
+    engine: dict[str, Any] | None = None
 
 
 def source_to_json(options: SourceOptions) -> dict[str, Any]:
@@ -118,7 +124,7 @@ def source_to_json(options: SourceOptions) -> dict[str, Any]:
     return data
 
 
-def _base_cell(subject: Subject, backend: str, batch: int) -> Cell:
+def base_cell(subject: Subject, backend: str, batch: int) -> Cell:
     return Cell(
         item=subject.item,
         label=subject.label,
@@ -131,7 +137,7 @@ def _base_cell(subject: Subject, backend: str, batch: int) -> Cell:
     )
 
 
-def _fill(cell: Cell, record: dict[str, Any]) -> Cell:
+def fill_cell(cell: Cell, record: dict[str, Any]) -> Cell:
     cell.status = record["status"]
     cell.error = record.get("error")
     cell.traceback = record.get("traceback")
@@ -151,6 +157,52 @@ def _batches_for(subject: Subject, config: BenchConfig, notes: list[str]) -> tup
     if tuple(config.batch_sizes) != (batch,) and note not in notes:
         notes.append(note)
     return (batch,), batch
+
+
+Group = tuple[BenchItem, Subject, str]
+
+
+def plan_groups(items: list[str | BenchItem], config: BenchConfig) -> tuple[Any, list[Group]]:
+    """Check the request, load the evaluation data and list every (item, subject, backend).
+
+    Args:
+        items: what to measure, in order (strings, or :class:`BenchItem` with own options).
+        config: what and how to measure.
+
+    Returns:
+        the evaluation dataset and the groups in run order.
+
+    Raises:
+        DeployKitError: for bad items, data, backend names or batch sizes.
+    """
+    if not items:
+        raise InputError("nothing to benchmark", "pass artifact files or model names")
+    load_plugins()
+    for backend in config.backends:
+        get_backend(backend)
+    if not config.batch_sizes or min(config.batch_sizes) < 1:
+        raise InputError("batch sizes must be positive integers", "e.g. --batch 1,8,32")
+    bench_items = [i if isinstance(i, BenchItem) else BenchItem(i) for i in items]
+    data = load_dataset(config.data, split="test", limit=config.limit)
+    subjects = [(i, resolve(i.ref, i.source or config.source)) for i in bench_items]
+    return data, [(i, s, b) for i, s in subjects for b in s.backends(list(config.backends))]
+
+
+def group_plan(
+    config: BenchConfig,
+    backend: str,
+    batches: tuple[int, ...] | None = None,
+    eval_batch: int | None = None,
+) -> GroupPlan:
+    """The :class:`GroupPlan` for ``backend`` under ``config`` (``batches``: default all)."""
+    return GroupPlan(
+        backend,
+        tuple(batches if batches is not None else config.batch_sizes),
+        config.timing,
+        config.threads,
+        dict(config.runner_extra),
+        eval_batch if eval_batch is not None else config.eval_batch,
+    )
 
 
 def score_against_reference(
@@ -192,6 +244,7 @@ def run_bench(
     on_cell: CellDone | None = None,
     checkpoint: Path | None = None,
     extra: dict[str, Any] | None = None,
+    fleet: FleetRequest | None = None,
 ) -> BenchRun:
     """Benchmark ``items`` (artifact paths or model references); the first is the reference.
 
@@ -203,23 +256,19 @@ def run_bench(
         checkpoint: results JSON rewritten (atomically) after every cell, so an
             interrupted run keeps what it measured.
         extra: stored in the results' ``config`` (e.g. the suite it came from).
+        fleet: with a ``cluster``, measure on that Ray cluster's devices instead of here
+            (:mod:`deploykit.fleet`, the ``fleet`` extra); each device has its own reference.
 
     Raises:
         DeployKitError: for bad items, data or backend names (a failing runtime is a failed cell).
     """
-    if not items:
-        raise InputError("nothing to benchmark", "pass artifact files or model names")
-    load_plugins()
-    for backend in config.backends:
-        get_backend(backend)
-    if not config.batch_sizes or min(config.batch_sizes) < 1:
-        raise InputError("batch sizes must be positive integers", "e.g. --batch 1,8,32")
-    bench_items = [i if isinstance(i, BenchItem) else BenchItem(i) for i in items]
-    data = load_dataset(config.data, split="test", limit=config.limit)
-    subjects = [(i, resolve(i.ref, i.source or config.source)) for i in bench_items]
-    groups = [(i, s, b) for i, s in subjects for b in s.backends(list(config.backends))]
+    if fleet is not None and fleet.cluster is not None:
+        from deploykit.fleet.scheduler import run_on_fleet
+
+        return run_on_fleet(items, config, fleet, progress, on_cell, checkpoint, extra)
+    data, groups = plan_groups(items, config)
     total = sum(len(config.batch_sizes) if s.spec.dynamic_batch else 1 for _, s, _ in groups)
-    refs = [i.ref for i in bench_items]
+    refs = list({id(item): item.ref for item, _, _ in groups}.values())
     run = BenchRun(
         [], environment(refs), {**config.to_dict(), "items": refs, **(extra or {})}, complete=False
     )
@@ -245,19 +294,12 @@ def run_bench(
             if progress:
                 progress(f"{subject.label} on {backend}")
             batches, eval_batch = _batches_for(subject, config, notes)
-            plan = GroupPlan(
-                backend,
-                batches,
-                config.timing,
-                config.threads,
-                dict(config.runner_extra),
-                eval_batch,
-            )
-            cells = {b: _base_cell(subject, backend, b) for b in batches}
+            plan = group_plan(config, backend, batches, eval_batch)
+            cells = {b: base_cell(subject, backend, b) for b in batches}
             finished: list[Cell] = []
 
             def record(batch: int, rec: dict, cells=cells, finished=finished) -> None:
-                finished.append(_fill(cells[batch], rec))
+                finished.append(fill_cell(cells[batch], rec))
                 save(finished)
                 if on_cell:
                     on_cell(cells[batch], len(run.cells) + len(finished), total)
@@ -278,7 +320,7 @@ def run_bench(
                 outcome = run_group_inprocess(subject, x, data.labels, plan, record)
             for batch in batches:
                 if batch not in outcome.cells:  # defensive: every batch should be recorded
-                    _fill(cells[batch], {"status": "failed", "error": "not measured"})
+                    fill_cell(cells[batch], {"status": "failed", "error": "not measured"})
                 run.cells.append(cells[batch])
             if outcome.logits is not None:
                 logits[(subject.item, backend)] = outcome.logits

@@ -107,11 +107,32 @@ def _reference(run: BenchRun, batch: int) -> Cell | None:
     )
 
 
+def device_reference(run: BenchRun, cell: Cell) -> Cell | None:
+    """The reference cell ``cell``'s latency is normalised by: same batch, same fleet device.
+
+    A fleet run has one reference per device (each device is its own machine, its own
+    noise); a local run's cells have no device name and share the run's reference.
+    """
+    if cell.device_name is None:
+        return _reference(run, cell.batch)
+    return next(
+        (
+            c
+            for c in run.cells
+            if c.reference
+            and c.batch == cell.batch
+            and c.status == "ok"
+            and c.device_name == cell.device_name
+        ),
+        None,
+    )
+
+
 def _latency(
     base: Cell, cur: Cell, baseline: BenchRun, current: BenchRun, tol: Tolerances
 ) -> Check:
     metric = tol.latency_metric
-    b_ref, c_ref = _reference(baseline, base.batch), _reference(current, cur.batch)
+    b_ref, c_ref = device_reference(baseline, base), device_reference(current, cur)
     b_ms, c_ms = base.latency[metric], cur.latency[metric]
     name = metric.removesuffix("_ms")
     if cur.reference or b_ref is None or c_ref is None:

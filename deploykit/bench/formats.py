@@ -41,6 +41,8 @@ CSV_COLUMNS = (
     "peak_rss_mib",
     "gpu_mib",
     "reference",
+    "device_name",
+    "ran_on",
 )
 
 
@@ -87,6 +89,8 @@ def cell_row(cell: Cell) -> dict[str, Any]:
         "peak_rss_mib": mem.get("peak_rss_mib"),
         "gpu_mib": mem.get("gpu_mib"),
         "reference": cell.reference,
+        "device_name": cell.device_name,
+        "ran_on": cell.ran_on,
     }
 
 
@@ -144,19 +148,29 @@ def environment_line(run: BenchRun) -> str:
 
 
 def to_markdown(run: BenchRun, title: str = "deploykit bench") -> str:
-    """The run as a Markdown section: environment, the cell table, failures."""
+    """The run as a Markdown section: environment, the cell table, failures.
+
+    A fleet run adds each device's line and the device x artifact matrix, and a device column.
+    """
+    from deploykit.bench.devices import device_lines, device_names, matrix_markdown
+
     lines = [f"### {title}", "", f"Measured on {environment_line(run)}, {run.created[:19]} UTC."]
     if not run.complete:
         lines.append("\n**Partial run**: interrupted before every cell was measured.")
+    fleet = bool(device_names(run))
+    if fleet:
+        lines += ["", *(f"- {line}" for line in device_lines(run)), *matrix_markdown(run)]
     lines += [
         "",
-        "| item | backend | prec | batch | status | MiB | top-1 % (95 % CI) | Δ top-1 vs ref (p) "
+        ("| device " if fleet else "")
+        + "| item | backend | prec | batch | status | MiB | top-1 % (95 % CI) | Δ top-1 vs ref (p) "
         "| p50 ms | p90 ms | img/s | speed-up | peak RSS MiB |",
-        "|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ("|---" if fleet else "") + "|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for cell in run.cells:
         size = f"{cell.size_bytes / 2**20:.2f}" if cell.size_bytes else "-"
-        label = cell.label + (" (ref)" if cell.reference else "")
+        label = (f"{cell.device_name} | " if fleet else "") + cell.label
+        label += " (ref)" if cell.reference else ""
         if cell.status != "ok":
             error = (cell.error or "").replace("|", "\\|")
             lines.append(

@@ -10,6 +10,7 @@ import html
 import io
 import json
 
+from deploykit.bench.devices import device_names
 from deploykit.bench.formats import environment_line, to_markdown
 from deploykit.bench.results import BenchRun, Cell
 
@@ -35,8 +36,13 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
+# Beyond this many points the scatter is left unlabelled (the table's tooltips name each cell).
+MAX_LABELS = 16
+
+
 def _name(cell: Cell) -> str:
-    return f"{cell.label} · {cell.backend}"
+    where = f"{cell.device_name}: " if cell.device_name else ""
+    return f"{where}{cell.label} · {cell.backend}"
 
 
 def plots(run: BenchRun) -> list[tuple[str, str]]:
@@ -56,7 +62,7 @@ def plots(run: BenchRun) -> list[tuple[str, str]]:
         points = [(c.latency["p50_ms"], c.accuracy["top1"] * 100) for c in first]
         fig, ax = plt.subplots(figsize=(6.5, 4))
         ax.scatter(*zip(*points, strict=True), color="tab:blue")
-        for cell, (x, y) in zip(first, points, strict=True):
+        for cell, (x, y) in zip(first if len(first) <= MAX_LABELS else [], points, strict=False):
             ax.annotate(_name(cell), (x, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
         front = pareto_front(points)
         ax.plot(
@@ -90,7 +96,8 @@ def plots(run: BenchRun) -> list[tuple[str, str]]:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")
         ax.set_ylabel("throughput (images/s)")
-        ax.legend(fontsize=7)
+        if len(groups) <= MAX_LABELS:
+            ax.legend(fontsize=7)
         figures.append(("Batch-size scaling", _svg(fig)))
         plt.close(fig)
     return figures
@@ -106,6 +113,45 @@ def _markdown_table_to_html(markdown: str) -> str:
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells[2:]
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _tables_to_html(markdown: str) -> str:
+    """Every Markdown table of ``markdown`` (a fleet report has the device matrix first)."""
+    blocks: list[list[str]] = [[]]
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            blocks[-1].append(line)
+        elif blocks[-1]:
+            blocks.append([])
+    return "".join(_markdown_table_to_html("\n".join(b)) for b in blocks if b)
+
+
+# Fleet reports: filter rows by device, backend and precision; a row's cells as its tooltip.
+FILTER_SCRIPT = """
+<script>
+(function(){
+  var table=document.querySelectorAll('table')[document.querySelectorAll('table').length-1];
+  var heads=[].map.call(table.tHead.rows[0].cells,function(c){return c.textContent});
+  var rows=[].slice.call(table.tBodies[0].rows);
+  rows.forEach(function(r){r.title=[].map.call(r.cells,function(c,i){
+    return heads[i]+': '+c.textContent}).join('\\n')});
+  var bar=document.getElementById('filters');
+  var picks={};
+  ['device','backend','prec'].forEach(function(name){
+    var col=heads.indexOf(name); if(col<0)return;
+    var values=[]; rows.forEach(function(r){var v=r.cells[col].textContent;
+      if(values.indexOf(v)<0)values.push(v)});
+    var sel=document.createElement('select'); sel.id='filter-'+name;
+    sel.innerHTML='<option value=\"\">all '+name+'</option>'+values.map(function(v){
+      return '<option>'+v+'</option>'}).join('');
+    sel.onchange=function(){picks[col]=sel.value;rows.forEach(function(r){
+      r.style.display=Object.keys(picks).every(function(c){
+        return !picks[c]||r.cells[c].textContent===picks[c]})?'':'none'})};
+    bar.appendChild(sel);
+  });
+})();
+</script>
+"""
 
 
 STYLE = """
@@ -124,11 +170,14 @@ def to_html(run: BenchRun, title: str = "deploykit bench") -> str:
     )
     env = html.escape(json.dumps(run.environment, indent=2))
     status = "" if run.complete else "<p><b>Partial run</b>: interrupted before every cell ran.</p>"
+    fleet = bool(device_names(run))
+    filters = "<p id='filters'>Show: </p>" if fleet else ""
+    script = FILTER_SCRIPT if fleet else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(environment_line(run))} — {html.escape(run.created[:19])} UTC, "
         f"schema {html.escape(run.schema)}</p>{status}"
-        f"{_markdown_table_to_html(to_markdown(run))}<h2>Plots</h2>{figures}"
-        f"<h2>Environment</h2><pre>{env}</pre></body></html>\n"
+        f"{filters}{_tables_to_html(to_markdown(run))}<h2>Plots</h2>{figures}"
+        f"<h2>Environment</h2><pre>{env}</pre>{script}</body></html>\n"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from deploykit.bench.devices import device_names
 from deploykit.bench.formats import paired_text
 from deploykit.bench.results import BenchRun
 
@@ -15,6 +16,9 @@ def _pct(value: float | None) -> str:
 def results_table(run: BenchRun) -> Table:
     """A rich table in the spirit of Ultralytics' benchmark table."""
     table = Table(title="deploykit bench", caption=run.environment.get("cpu", {}).get("model"))
+    fleet = bool(device_names(run))
+    if fleet:  # a fleet run: cells grouped by device, one section each
+        table.add_column("device", no_wrap=True)
     for name, justify in (
         ("item", "left"),
         ("backend", "left"),
@@ -33,10 +37,16 @@ def results_table(run: BenchRun) -> Table:
         ("RSS MiB", "right"),
     ):
         table.add_column(name, justify=justify, no_wrap=name in ("item", "status"))
+    previous = None
     for cell in run.cells:
+        if fleet and previous is not None and cell.device_name != previous:
+            table.add_section()
+        previous = cell.device_name
+        lead = [cell.device_name or "-"] if fleet else []
         size = f"{cell.size_bytes / 2**20:.2f}" if cell.size_bytes else "-"
         if cell.status != "ok":
             table.add_row(
+                *lead,
                 cell.label,
                 cell.backend,
                 cell.precision,
@@ -49,6 +59,7 @@ def results_table(run: BenchRun) -> Table:
         lat, acc, fid = cell.latency, cell.accuracy or {}, cell.fidelity or {}
         noisy = " [yellow]~[/]" if lat.get("noisy") else ""
         table.add_row(
+            *lead,
             cell.label + (" [dim](ref)[/]" if cell.reference else ""),
             cell.backend,
             cell.precision,
@@ -74,14 +85,15 @@ def summary_lines(run: BenchRun) -> list[str]:
     by_item: dict[str, list] = {}
     for cell in run.cells:
         if cell.status == "ok":
-            by_item.setdefault(f"{cell.label}|{cell.batch}", []).append(cell)
+            by_item.setdefault(f"{cell.device_name}|{cell.label}|{cell.batch}", []).append(cell)
     for cells in by_item.values():
         if len(cells) > 1:
             cells.sort(key=lambda c: c.latency["p50_ms"])
             best, runner_up = cells[0], cells[1]
             ratio = runner_up.latency["p50_ms"] / best.latency["p50_ms"]
+            where = f" on {best.device_name}" if best.device_name else ""
             lines.append(
-                f"fastest for {best.label} (batch {best.batch}): {best.backend} "
+                f"fastest for {best.label} (batch {best.batch}){where}: {best.backend} "
                 f"({best.latency['p50_ms']:.2f} ms p50, {ratio:.2f}x faster than "
                 f"{runner_up.backend})"
             )

@@ -45,6 +45,9 @@ class Cell:
         memory: peak host RSS of the measuring process (MiB) and GPU memory when known.
         reference: whether this cell belongs to the run's reference (item, backend).
         wall_s: seconds this cell's worker spent (open, accuracy, timing).
+        device_name: the fleet device (or device pool) this cell was measured for; None
+            for a local run.
+        ran_on: the fleet device that measured it (a pool member; else ``device_name``).
     """
 
     item: str
@@ -66,16 +69,23 @@ class Cell:
     reference: bool = False
     memory: dict[str, Any] | None = None
     wall_s: float | None = None
+    device_name: str | None = None
+    ran_on: str | None = None
 
     @property
     def key(self) -> str:
-        """Stable identity for comparing runs: item, backend, precision, batch."""
-        return f"{self.label}|{self.backend}|{self.precision}|b{self.batch}"
+        """Stable identity for comparing runs: (fleet device,) item, backend, precision, batch."""
+        key = f"{self.label}|{self.backend}|{self.precision}|b{self.batch}"
+        return f"{self.device_name}|{key}" if self.device_name else key
 
 
 @dataclass
 class BenchRun:
-    """A whole benchmark run."""
+    """A whole benchmark run.
+
+    ``devices`` maps each fleet device that measured cells to its environment
+    capture (empty for a local run, whose ``environment`` is the machine's own).
+    """
 
     cells: list[Cell]
     environment: dict[str, Any]
@@ -83,6 +93,7 @@ class BenchRun:
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     schema: str = SCHEMA
     complete: bool = True
+    devices: dict[str, Any] = field(default_factory=dict)
 
     def fastest(self) -> dict[str, dict[str, Any]]:
         """For each item and batch size, the backend with the lowest p50 latency."""
@@ -90,9 +101,10 @@ class BenchRun:
         for cell in self.cells:
             if cell.status != "ok" or not cell.latency:
                 continue
-            key = f"{cell.label}|b{cell.batch}"
+            key = f"{cell.device_name or ''}|{cell.label}|b{cell.batch}"
             if key not in best or cell.latency["p50_ms"] < best[key]["p50_ms"]:
                 best[key] = {
+                    **({"device": cell.device_name} if cell.device_name else {}),
                     "item": cell.label,
                     "batch": cell.batch,
                     "backend": cell.backend,
@@ -109,6 +121,7 @@ class BenchRun:
             "config": self.config,
             "cells": [{**asdict(c), "key": c.key} for c in self.cells],
             "fastest": list(self.fastest().values()),
+            **({"devices": self.devices} if self.devices else {}),
         }
 
     def write_json(self, path: Path) -> Path:
@@ -125,6 +138,7 @@ class BenchRun:
             data.get("created", ""),
             data.get("schema", SCHEMA),
             bool(data.get("complete", True)),
+            dict(data.get("devices") or {}),
         )
 
 

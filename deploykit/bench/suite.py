@@ -14,6 +14,8 @@
     timing: {warmup_iters: 5, warmup_s: 0.1, min_iters: 20, min_s: 0.3, max_s: 10}
     timeout_s: 120
     tolerances: {latency: 0.25, top1_floor: 0.0, alpha: 0.05}
+    devices: [desktop-3090, "jetson-*", "orin=orin-nano-*"]   # with --cluster (fleet)
+    device_timeout_s: 120
 
 Each model contributes its exports (in order) and, unless ``source: false``,
 the source model itself; the first item on its first backend is the reference.
@@ -32,6 +34,7 @@ from deploykit.bench.api import BenchConfig, BenchItem
 from deploykit.bench.compare import Tolerances
 from deploykit.errors import InputError, first_line
 from deploykit.fileio import ensure_dir, sha256_file
+from deploykit.fleet.request import FleetRequest
 from deploykit.manifest import read_manifest
 from deploykit.options import from_mapping, join_key, overlay, suite_keys
 from deploykit.sources import SourceOptions
@@ -40,6 +43,8 @@ from deploykit.targets import TARGETS
 
 # Keys a suite has besides the BenchConfig options (data, backends, batch, timing, ...).
 SUITE_KEYS = ("name", "description", "models", "exports", "tolerances")
+# What a device needs to build a TensorRT engine from the shipped ONNX graph (fleet runs).
+ENGINE_KEYS = ("precision", "options", "calib", "calib_method")
 # Keys of a model entry besides its SourceOptions (num_classes, weights, input_shape, ...).
 MODEL_KEYS = ("ref", "source")
 
@@ -63,6 +68,7 @@ class Suite:
         models: models to export and bench.
         exports: export requests as dicts (target, precision, opset, calib, ...).
         config: the bench configuration.
+        fleet: the fleet devices it runs on when run with ``--cluster``.
     """
 
     path: Path
@@ -70,6 +76,7 @@ class Suite:
     models: tuple[SuiteModel, ...]
     exports: tuple[dict[str, Any], ...]
     config: BenchConfig
+    fleet: FleetRequest = field(default_factory=FleetRequest)
 
 
 def load_suite(path: str | Path, overrides: BenchConfig | None = None) -> Suite:
@@ -100,7 +107,8 @@ def load_suite(path: str | Path, overrides: BenchConfig | None = None) -> Suite:
         raise InputError(f"{where} {line}: {problem}", "fix the YAML syntax") from None
     if not isinstance(raw, dict):
         raise InputError(f"{where} expected a mapping, got {type(raw).__name__} {raw!r}")
-    allowed = (*SUITE_KEYS, *suite_keys(BenchConfig))
+    fleet_keys = tuple(suite_keys(FleetRequest))
+    allowed = (*SUITE_KEYS, *suite_keys(BenchConfig), *fleet_keys)
     for key in raw:
         if key not in allowed:
             raise InputError(
@@ -122,14 +130,15 @@ def load_suite(path: str | Path, overrides: BenchConfig | None = None) -> Suite:
     tolerances = from_mapping(Tolerances, given, join_key(where, "tolerances"))
     config = from_mapping(
         BenchConfig,
-        {k: v for k, v in raw.items() if k not in SUITE_KEYS},
+        {k: v for k, v in raw.items() if k not in (*SUITE_KEYS, *fleet_keys)},
         where,
         tolerances={k: getattr(tolerances, k) for k in given},
     )
     config = replace(config, data=_relative(path, config.data))
     if overrides is not None:
         config = overlay(config, overrides)
-    return Suite(path, raw.get("name", path.stem), models, exports, config)
+    fleet = from_mapping(FleetRequest, {k: v for k, v in raw.items() if k in fleet_keys}, where)
+    return Suite(path, raw.get("name", path.stem), models, exports, config, fleet)
 
 
 def _relative(suite: Path, value: str) -> str:
@@ -206,9 +215,19 @@ def cached_artifact(folder: Path, suffix: str) -> Path | None:
 
 
 def prepare_items(
-    suite: Suite, out_dir: Path, progress: Callable[[str], None] | None = None
+    suite: Suite,
+    out_dir: Path,
+    progress: Callable[[str], None] | None = None,
+    on_devices: bool = False,
 ) -> tuple[list[BenchItem], list[dict[str, Any]]]:
     """Export (or reuse) every (model, export) and list the bench items in suite order.
+
+    Args:
+        suite: the validated suite.
+        out_dir: artifacts are cached under ``out_dir/artifacts``.
+        progress: called with a line before each export.
+        on_devices: the items run on fleet devices: device-bound targets (TensorRT) are
+            exported as their FP32 ONNX graph plus a build request, built on each device.
 
     Returns:
         the items, and one record per artifact (path, cache key, whether it was reused).
@@ -221,7 +240,11 @@ def prepare_items(
     cache = ensure_dir(out_dir / "artifacts")
     for model in suite.models:
         loaded = None
-        for export in suite.exports:
+        for wanted in suite.exports:
+            export, engine = wanted, None
+            if on_devices and TARGETS[wanted["target"]].gpu:
+                export = {"target": "onnx", "precision": "fp32"}
+                engine = {k: v for k, v in wanted.items() if k in ENGINE_KEYS}
             key = cache_key(model, export)
             folder = (
                 cache / f"{Path(model.ref).stem}-{export['target']}-{export['precision']}-{key}"
@@ -234,11 +257,11 @@ def prepare_items(
                 loaded = loaded or load_source(model.ref, model.options)
                 request = export_request(export, folder)
                 artifact = export_model(loaded, request).artifact
-            items.append(BenchItem(str(artifact)))
+            items.append(BenchItem(str(artifact), engine=engine))
             records.append(
                 {
                     "model": model.ref,
-                    **export,
+                    **wanted,
                     "artifact": str(artifact),
                     "cache_key": key,
                     "reused": reused,

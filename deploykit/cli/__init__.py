@@ -24,6 +24,8 @@ from deploykit.cli import (
 )
 from deploykit.cli import layers as layers_verb
 from deploykit.cli import view as view_verb
+from deploykit.cli.agent import agent
+from deploykit.cli.devices import devices
 from deploykit.errors import DeployKitError
 from deploykit.fileio import write_failure
 
@@ -45,6 +47,8 @@ app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
 app.command("layers")(layers_verb.layers)
 app.command("view")(view_verb.view)
+app.command("agent")(agent)
+app.command("devices")(devices)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,8 @@ from deploykit.bench.api import BenchConfig
 from deploykit.cli.common import console, out
 from deploykit.errors import InputError
 from deploykit.fileio import refuse_overwriting_inputs
-from deploykit.options import check_options, declared, option
+from deploykit.fleet.request import FleetRequest
+from deploykit.options import check_options, declared, option, overlay
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class BenchDisplay:
 def bench(
     config: BenchConfig,
     display: BenchDisplay,
+    fleet: FleetRequest,
     items: Annotated[
         Optional[list[str]],
         typer.Argument(
@@ -73,9 +75,16 @@ def bench(
         from deploykit.bench.suite import load_suite, prepare_items
 
         spec = load_suite(suite, overrides=config)
+        fleet = overlay(spec.fleet, fleet)
+        if fleet.cluster is not None:  # the cluster and its devices first, before any export
+            from deploykit.fleet.scheduler import preflight
+
+            preflight(fleet)
         results_dir = results_dir or Path("results")
         with console.status("preparing artifacts") as status:
-            bench_items, artifacts = prepare_items(spec, results_dir, status.update)
+            bench_items, artifacts = prepare_items(
+                spec, results_dir, status.update, on_devices=fleet.cluster is not None
+            )
         for record in artifacts:
             verb = "reused" if record["reused"] else "exported"
             console.print(f"{verb} {record['artifact']}")
@@ -102,10 +111,16 @@ def bench(
     paths = _output_paths(results_dir, json_path, csv_path, markdown_path, html_path)
     inputs = [getattr(item, "ref", item) for item in bench_items] + [config.data]
     refuse_overwriting_inputs(paths.values(), [*inputs, *([suite] if suite else [])])
-    run = _run_with_progress(bench_items, config, paths.get("json"), extra, display)
+    if fleet.cluster is None and fleet.devices:
+        console.print("devices are measured only with --cluster: running on this machine")
+    run = _run_with_progress(bench_items, config, paths.get("json"), extra, display, fleet)
     from deploykit.bench.report import results_table, summary_lines
 
     out.print(results_table(run))
+    from deploykit.bench.devices import matrix_table
+
+    if (matrix := matrix_table(run)) is not None:
+        out.print(matrix)
     for line in summary_lines(run):
         out.print(line)
     _write_reports(run, paths, title)
@@ -126,7 +141,12 @@ def _output_paths(results_dir: Path | None, *explicit: Path | None) -> dict[str,
 
 
 def _run_with_progress(
-    items, config, checkpoint: Path | None, extra: dict | None, display: BenchDisplay
+    items,
+    config,
+    checkpoint: Path | None,
+    extra: dict | None,
+    display: BenchDisplay,
+    fleet: FleetRequest | None = None,
 ):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -155,6 +175,7 @@ def _run_with_progress(
             on_cell=on_cell,
             checkpoint=checkpoint,
             extra=extra,
+            fleet=fleet,
         )
 
 

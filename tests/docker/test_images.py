@@ -46,7 +46,7 @@ def test_dockerfile_has_base_entrypoint_and_default_suite(name):
 
 def test_gpu_image_swaps_onnxruntime_for_the_gpu_build():
     run = " ".join(v for k, v in _instructions("gpu") if k == "RUN")
-    assert '".[gpu]"' in run and "pip uninstall -y onnxruntime" in run
+    assert '".[gpu,fleet]"' in run and "pip uninstall -y onnxruntime" in run
     assert run.index("uninstall") < run.rindex("onnxruntime-gpu")
     assert any(k == "FROM" and "TRT_IMAGE" in v for k, v in _instructions("gpu"))
 
