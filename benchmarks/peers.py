@@ -38,7 +38,7 @@ from deploykit.calibration import make_calibration_set
 from deploykit.data import load_dataset, prepare
 from deploykit.export import ExportRequest, export_model
 from deploykit.runners import RunnerOptions, open_runner
-from deploykit.runners.cpu import cpu_isa, cpu_model
+from deploykit.host import cpu_isa, cpu_model
 
 OURS = "deploykit INT8"
 
