@@ -37,8 +37,8 @@ from deploykit.bench.timing import TimingConfig, measure
 from deploykit.calibration import make_calibration_set
 from deploykit.data import load_dataset, prepare
 from deploykit.export import ExportRequest, export_model
-from deploykit.runners import RunnerOptions, open_runner
 from deploykit.host import cpu_isa, cpu_model
+from deploykit.runners import RunnerOptions, open_runner
 
 OURS = "deploykit INT8"
 
