@@ -124,6 +124,13 @@ _INT8_ONNX = (
         "Weight type: int7 avoids u8*s8 saturation on x86 CPUs without VNNI.",
         choices=("int8", "int7"),
     ),
+    _topt(
+        "placement",
+        "ort",
+        "Q/DQ placement: ort (every quantizable op's inputs and outputs) or trt "
+        "(TensorRT's rules as NVIDIA Model Optimizer applies them).",
+        choices=("ort", "trt"),
+    ),
 )
 _TRT = (
     _topt("workspace", 4096, "Builder workspace.", min=1, unit="MiB"),

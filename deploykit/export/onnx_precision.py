@@ -43,6 +43,11 @@ def weight_bits(request: ExportRequest) -> int:
     return WEIGHT_BITS[_onnx_options(request)["weights"]]
 
 
+def placement(request: ExportRequest) -> str:
+    """The ``--option placement=`` choice: where Q/DQ pairs go (``ort`` or ``trt``)."""
+    return _onnx_options(request)["placement"]
+
+
 def convert(loaded: LoadedModel, request: ExportRequest, fp32_path: Path, dest: Path) -> BuildInfo:
     """Write ``fp32_path`` converted to ``request.precision`` at ``dest``.
 
@@ -151,6 +156,7 @@ def _quantize(
 
     activations = activation_type(request)
     bits = weight_bits(request)
+    where = placement(request)
     calib = load_calibration(request.calib, loaded.spec)
     if loaded.spec.layout == "NHWC":  # the graph itself is fed, not a runner that transposes
         calib.x = np.ascontiguousarray(calib.x.transpose(0, 2, 3, 1))
@@ -161,7 +167,7 @@ def _quantize(
         # The first call calibrates and fills the cache; later ones reuse the ranges.
         path = work / f"int8-{next(runs)}.onnx"
         return q.quantize_static_qdq(
-            pre, path, calib, request.calib_method, exclude, cache, activations, bits
+            pre, path, calib, request.calib_method, exclude, cache, activations, bits, where
         )
 
     exporter.update(
@@ -171,6 +177,7 @@ def _quantize(
             "activations": "int8 symmetric" if activations == "int8" else "uint8 asymmetric",
             "weights": f"int{bits} symmetric per-channel"
             + (" (7-bit range: no u8 x s8 saturation without VNNI)" if bits == 7 else ""),
+            "placement": where,
         }
     )
     if request.max_accuracy_drop is None:

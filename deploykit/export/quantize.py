@@ -129,6 +129,7 @@ def quantize_static_qdq(
     cache: Path | None = None,
     activations: str = "int8",
     weight_bits: int = 8,
+    placement: str = "ort",
 ) -> Path:
     """Write an INT8 Q/DQ model of ``pre`` to ``dest`` (per-channel symmetric INT8 weights).
 
@@ -144,12 +145,24 @@ def quantize_static_qdq(
             ``uint8`` (asymmetric: what x86 VNNI kernels multiply fastest, CPU only).
         weight_bits: 8, or 7 to keep weights in [-64, 64] so that x86 CPUs without VNNI
             cannot saturate the 16-bit sums of their u8 x s8 multiply (VPMADDUBSW).
+        placement: ``ort`` (ORT's defaults: inputs and outputs of every quantizable op)
+            or ``trt`` (TensorRT's rules as NVIDIA Model Optimizer applies them, see
+            :mod:`deploykit.export.qdq_placement`).
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    input_name = onnx.load(str(pre), load_external_data=False).graph.input[0].name
-    reader = _reader(calib, input_name) if calib is not None else None
+    from deploykit.export import qdq_placement
+
+    graph = onnx.load(str(pre))
+    reader = _reader(calib, graph.graph.input[0].name) if calib is not None else None
+    extra: dict[str, Any] = {"ActivationSymmetric": activations == "int8", "WeightSymmetric": True}
+    nodes, keep_free = None, []
+    if placement == "trt":
+        nodes, keep_free = qdq_placement.trt_placement(graph)
+        nodes = [n for n in nodes if n not in set(exclude)]
+        extra.update(qdq_placement.ORT_OPTIONS)
+        extra["OpTypesToExcludeOutputQuantization"] = sorted({n.op_type for n in graph.graph.node})
     with quiet_quantizer():
         quantize_static(
             str(pre),
@@ -160,11 +173,16 @@ def quantize_static_qdq(
             activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             reduce_range=weight_bits == 7,
+            nodes_to_quantize=nodes,
             nodes_to_exclude=list(exclude),
             calibrate_method=_method(method),
-            extra_options={"ActivationSymmetric": activations == "int8", "WeightSymmetric": True},
+            extra_options=extra,
             calibration_cache_path=str(cache) if cache else None,
         )
+    if keep_free:
+        quantized = onnx.load(str(dest))
+        qdq_placement.remove_input_qdq(quantized, keep_free)
+        onnx.save(quantized, str(dest))
     return dest
 
 

@@ -7,11 +7,17 @@ Both sources meet at a TensorFlow SavedModel with NHWC input:
   wants sample images for its own checks and would download them; it is
   handed real images from the verification set instead, so nothing is fetched.
 One TFLite converter step then writes every precision from that SavedModel.
+
+onnx2tf is the slow step (about a minute at 224x224), so its SavedModel is kept
+in the output folder (``.deploykit-cache/``), keyed by the FP32 ONNX file's
+sha256 and what else changes the conversion, and reused by the next precision.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +28,7 @@ import numpy as np
 
 from deploykit.errors import CalibrationError, InputError, first_line
 from deploykit.export.api import BuildInfo, ExportRequest
-from deploykit.fileio import temp_dir
+from deploykit.fileio import ensure_dir, temp_dir
 from deploykit.sources import LoadedModel
 from deploykit.spec import InputSpec
 from deploykit.targets import get_target
@@ -34,6 +40,7 @@ from deploykit.tensorflow_compat import (
 )
 
 ONNX2TF_SAMPLES = 20  # onnx2tf's own check data is 20 images
+CACHE = ".deploykit-cache"  # in the output folder: SavedModels shared by the precisions
 
 
 def io_type(request: ExportRequest) -> str:
@@ -102,32 +109,40 @@ def _int8_maxpool_padding(enabled: bool) -> Iterator[None]:
         yield
 
 
-def _onnx_saved_model(
-    loaded: LoadedModel, request: ExportRequest, folder: Path
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """FP32 ONNX (verified unless --no-verify) -> onnx2tf SavedModel; returns exporter facts
-    and the ONNX check."""
-    from deploykit.export.api import verification_samples, verify_artifact
-    from deploykit.export.onnx import export_fp32
-    from deploykit.optional import require
+def _padded_maxpool(onnx_path: Path) -> bool:
+    """Whether the graph has a MaxPool with explicit padding (converted differently for INT8)."""
+    import onnx
 
-    onnx_request = replace(request, target="onnx", precision="fp32", tolerance=None)
-    onnx_path = folder.parent / "model.onnx"
-    exporter = export_fp32(loaded, onnx_request, onnx_path)
-    check = (
-        verify_artifact(loaded, onnx_request, onnx_path, loaded.spec, BuildInfo(exporter))
-        if request.verify
-        else None
-    )
-    onnx2tf = require("onnx2tf")
+    for node in onnx.load(str(onnx_path), load_external_data=False).graph.node:
+        pads = next((a.ints for a in node.attribute if a.name == "pads"), [])
+        if node.op_type == "MaxPool" and any(pads):
+            return True
+    return False
+
+
+def _cache_key(onnx_path: Path, request: ExportRequest, onnx2tf_version: str) -> str:
+    """What decides onnx2tf's SavedModel: the ONNX bytes, onnx2tf, INT8 max-pool padding."""
+    from deploykit.fileio import sha256_file
+
+    zero_pad = request.precision == "int8" and _padded_maxpool(onnx_path)
+    parts = (sha256_file(onnx_path), onnx2tf_version, f"int8-maxpool-pad0={zero_pad}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def _run_onnx2tf(
+    loaded: LoadedModel, request: ExportRequest, onnx_path: Path, folder: Path
+) -> None:
+    """Convert ``onnx_path`` into a SavedModel at ``folder`` with onnx2tf."""
     import onnx2tf.onnx2tf as converter_module
+
+    from deploykit.export.api import verification_samples
 
     sample = verification_samples(loaded.spec, request.verify_data, ONNX2TF_SAMPLES)
     sample = sample.transpose(0, 2, 3, 1).copy()
     kwargs: dict[str, Any] = {}
     if loaded.spec.layout == "NHWC":  # already NHWC (e.g. an ONNX file exported from Keras)
         kwargs["keep_nwc_or_nhwc_or_ndhwc_input_names"] = [loaded.spec.name]
-    log = folder.parent / "onnx2tf.log"
+    log = onnx_path.parent / "onnx2tf.log"
     try:
         with (
             silenced_output(log),
@@ -148,13 +163,57 @@ def _onnx_saved_model(
             f"onnx2tf could not convert {loaded.name} ({reason})",
             "export to onnx instead, or simplify the model",
         ) from None
+
+
+def _cached_saved_model(
+    loaded: LoadedModel, request: ExportRequest, onnx_path: Path, version: str
+) -> tuple[Path, bool]:
+    """The SavedModel for ``onnx_path`` from the output folder's cache, converting on a miss.
+
+    Returns the folder and whether it was reused. A new entry is written beside
+    its final name and renamed into place, so a half-written one is never read.
+    """
+    cache = Path(request.out_dir) / CACHE
+    final = cache / f"saved_model-{_cache_key(onnx_path, request, version)}"
+    if (final / "saved_model.pb").is_file():
+        return final, True
+    ensure_dir(cache)  # also removes what a killed export left there
+    with temp_dir(cache, label="saved_model") as staging:
+        _run_onnx2tf(loaded, request, onnx_path, Path(staging) / "saved_model")
+        with contextlib.suppress(OSError):  # another export stored it first: keep theirs
+            os.replace(Path(staging) / "saved_model", final)
+    return final, False
+
+
+def _onnx_saved_model(
+    loaded: LoadedModel, request: ExportRequest, work: Path
+) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
+    """FP32 ONNX (verified unless --no-verify) -> onnx2tf SavedModel, reused across precisions.
+
+    Returns the SavedModel folder, exporter facts and the ONNX check.
+    """
+    from deploykit.export.api import verify_artifact
+    from deploykit.export.onnx import export_fp32
+    from deploykit.optional import require
+
+    onnx_request = replace(request, target="onnx", precision="fp32", tolerance=None)
+    onnx_path = work / "model.onnx"
+    exporter = export_fp32(loaded, onnx_request, onnx_path)
+    check = (
+        verify_artifact(loaded, onnx_request, onnx_path, loaded.spec, BuildInfo(exporter))
+        if request.verify
+        else None
+    )
+    onnx2tf = require("onnx2tf")
+    folder, reused = _cached_saved_model(loaded, request, onnx_path, onnx2tf.__version__)
     exporter = {
         **{f"onnx_{k}": v for k, v in exporter.items() if k in ("name", "mode", "opset")},
         "route": "torch -> ONNX -> onnx2tf -> SavedModel",
         "onnx2tf": onnx2tf.__version__,
+        "saved_model": f"reused from {CACHE}/{folder.name}" if reused else "converted",
     }
     keys = ("n", "top1_agreement", "cosine", "max_abs_diff")
-    return exporter, {k: check[k] for k in keys} if check else None
+    return folder, exporter, {k: check[k] for k in keys} if check else None
 
 
 def _convert(folder: Path, precision: str, io: str, calib: np.ndarray | None) -> bytes:
@@ -216,7 +275,9 @@ def build(loaded: LoadedModel, request: ExportRequest, dest: Path) -> BuildInfo:
             if loaded.kind == "keras":
                 exporter = _keras_saved_model(loaded, batch, folder)
             else:
-                exporter, details["onnx_verification"] = _onnx_saved_model(loaded, request, folder)
+                folder, exporter, details["onnx_verification"] = _onnx_saved_model(
+                    loaded, request, Path(tmp)
+                )
         try:
             with silenced_output():
                 dest.write_bytes(_convert(folder, request.precision, io, calib))

@@ -17,6 +17,7 @@ import numpy as np
 
 from deploykit.errors import MissingBackendError
 from deploykit.runners.base import Runner
+from deploykit.runners.qdq import reencoded_model
 from deploykit.targets import get_backend
 
 # What ONNX Runtime raises for a model it refuses (onnxruntime_pybind11_state).
@@ -60,8 +61,15 @@ class OrtRunner(Runner):
             from deploykit.runners.cuda import DeviceMemory
 
             memory = DeviceMemory(self._device_id)
+        # CPU only: symmetric int8 activations re-encoded as uint8 (exact; see runners.qdq).
+        model, reencode = (None, {})
+        if self.backend == "onnxruntime":
+            model, reencode = reencoded_model(self.model, self.options)
         self._session = ort.InferenceSession(
-            str(self.model), so, providers=wanted, provider_options=self._provider_options(wanted)
+            model or str(self.model),
+            so,
+            providers=wanted,
+            provider_options=self._provider_options(wanted),
         )
         if self._session.get_providers()[0] != wanted[0]:  # ONNX Runtime fell back silently
             raise MissingBackendError(
@@ -78,6 +86,7 @@ class OrtRunner(Runner):
         self.details = {
             "onnxruntime": ort.__version__,
             "providers": self._session.get_providers(),
+            **reencode,
         }
         if self.device == "cpu":
             from deploykit.host import cpu_isa

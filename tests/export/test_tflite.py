@@ -103,6 +103,16 @@ def test_pytorch_to_tflite_goes_through_verified_onnx(tmp_path, trained_resnet, 
     assert np.abs(candidate - reference).max() < 1e-3
 
 
+def test_precisions_of_one_source_share_one_onnx2tf_conversion(tmp_path, trained_resnet):
+    first = export_model(trained_resnet, ExportRequest(target="tflite", out_dir=tmp_path))
+    request = ExportRequest(target="tflite", precision="fp16", out_dir=tmp_path)
+    second = export_model(trained_resnet, request)
+    assert first.manifest.exporter["saved_model"] == "converted"
+    assert second.manifest.exporter["saved_model"].startswith("reused from .deploykit-cache/")
+    assert second.manifest.verification["passed"]
+    assert len(list((tmp_path / ".deploykit-cache").iterdir())) == 1  # no staging left over
+
+
 @pytest.mark.slow  # MobileNetV2 at full width: ~30 s of conversion on two cores
 def test_keras_application_to_tflite_from_the_cli(tmp_path, cli):
     args = ("keras:MobileNetV2", "--num-classes", "10", "--input-shape", "1x32x32x3")
@@ -172,3 +182,6 @@ def test_int8_maxpool_with_padding_keeps_a_sane_int8_range(tmp_path, calib, test
     reference = logits("torch", stem, spec, x)
     candidate = logits("litert", result.artifact, result.manifest.input, x, "int8")
     assert fidelity(reference, candidate).cosine > 0.98
+    # The zero padding is INT8's only: an FP32 export of the same graph converts anew.
+    fp32 = export_model(loaded, ExportRequest(target="tflite", out_dir=tmp_path, verify=False))
+    assert fp32.manifest.exporter["saved_model"] == "converted"

@@ -1,0 +1,135 @@
+"""Q/DQ placement: ORT's default against TensorRT's rules (NVIDIA Model Optimizer), per model.
+
+For each model, exports the INT8 Q/DQ artifact with ``--option placement=ort`` and
+``placement=trt`` from one FP32 graph and one calibration set, and prints:
+
+- Q/DQ counts: activation QuantizeLinear nodes, weight and bias DequantizeLinear nodes,
+  residual Adds with a Q/DQ on both inputs, and the counts Model Optimizer's INT8 mode
+  would give for the trt placement (the same activation pairs, plus one QuantizeLinear per
+  weight, since it keeps FP32 weights behind a Q/DQ pair; derived from its source,
+  ``modelopt.onnx.quantization.int8``, not by running it);
+- for digits models (zoo entries with 32x32 inputs, trained here and cached), top-1 on the
+  digits test split in ONNX Runtime (re-encoded, and the file as written) and OpenVINO.
+
+    python benchmarks/placement.py demo_resnet,demo_mobilenet_v2,shufflenet_v1_small,resnet18
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from deploykit.calibration import make_calibration_set
+from deploykit.data import load_dataset, prepare
+from deploykit.export import ExportRequest, export_model
+from deploykit.runners import RunnerOptions, open_runner
+
+PLACEMENTS = ("ort", "trt")
+# Re-encoded (the ORT default), the file as written, OpenVINO.
+CELLS = (("onnxruntime", {}), ("onnxruntime", {"reencode": False}), ("openvino", {}))
+
+
+def counts(path: Path) -> dict[str, int]:
+    """Q/DQ nodes of an INT8 artifact, by what they quantize."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: i.data_type for i in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    kinds: Counter = Counter()
+    for node in graph.node:
+        if node.op_type == "QuantizeLinear":
+            kinds["activation Q"] += 1
+        elif node.op_type == "DequantizeLinear":
+            source = inits.get(node.input[0])
+            if source == onnx.TensorProto.INT32:
+                kinds["bias DQ"] += 1
+            elif source is not None:
+                kinds["weight DQ"] += 1
+            else:
+                kinds["activation DQ"] += 1
+        elif node.op_type == "Add" and len(node.input) == 2:
+            fed = [producer.get(i) for i in node.input]
+            if all(p is not None and p.op_type == "DequantizeLinear" for p in fed):
+                kinds["Add with Q/DQ on both inputs"] += 1
+    kinds["weighted ops"] = kinds["weight DQ"]
+    return dict(kinds)
+
+
+def top1(path: Path, spec, x: np.ndarray, labels: np.ndarray, backend: str, **extra) -> float:
+    options = RunnerOptions(threads=2, precision="int8", extra=extra)
+    with open_runner(backend, path, spec, options) as runner:
+        return float((runner.infer(x).argmax(1) == labels).mean() * 100)
+
+
+def model_rows(name: str, work: Path, calib: Path, data) -> list[str]:
+    import torch
+
+    from deploykit.sources import load_model
+    from deploykit.zoo import get_entry
+    from deploykit.zoo.trained import load_trained
+
+    entry = get_entry(name)
+    trained = entry.num_classes == 10 and entry.input_size == 32
+    torch.manual_seed(0)
+    loaded = load_trained(name) if trained else load_model(name)
+    fp32 = export_model(loaded, ExportRequest(out_dir=work, verify=False)).artifact
+    x = prepare(data.images, loaded.spec)
+    rows = []
+    if trained:
+        with open_runner("onnxruntime", fp32, loaded.spec, RunnerOptions(threads=2)) as runner:
+            reference = (runner.infer(x).argmax(1) == data.labels).mean() * 100
+        rows.append(f"| {name} | FP32 | | | | | | | {reference:.2f} | | |")
+    for where in PLACEMENTS:
+        request = ExportRequest(
+            precision="int8",
+            calib=calib,
+            out_dir=work,
+            name=f"{name}_{where}",
+            verify=False,
+            options={"placement": where},
+        )
+        path = export_model(str(fp32), request).artifact
+        c = counts(path)
+        dq = c.get("activation DQ", 0) + c["weight DQ"]
+        modelopt = f"{c['activation Q'] + c['weighted ops']} Q / {dq} DQ" if where == "trt" else ""
+        accuracy = ["", "", ""]
+        if trained:
+            accuracy = [
+                f"{top1(path, loaded.spec, x, data.labels, backend, **extra):.2f}"
+                for backend, extra in CELLS
+            ]
+        rows.append(
+            f"| {name} | {where} | {c['activation Q']} | {c.get('activation DQ', 0)} | "
+            f"{c['weight DQ']} | {c.get('bias DQ', 0)} | {c.get('Add with Q/DQ on both inputs', 0)} | "
+            f"{modelopt} | " + " | ".join(accuracy) + " |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", help="comma-separated model names")
+    parser.add_argument("--samples", type=int, default=256, help="calibration images")
+    args = parser.parse_args()
+    print(f"## Q/DQ placement: `python {' '.join(sys.argv)}`\n")
+    print(
+        "| model | placement | act. Q | act. DQ | weight DQ | bias DQ | Adds Q/DQ'd on both inputs "
+        "| ModelOpt (derived) | top-1 ORT | top-1 ORT, file as written | top-1 OpenVINO |"
+    )
+    print("|---" * 11 + "|")
+    data = load_dataset("digits", "test")
+    with tempfile.TemporaryDirectory(prefix="deploykit-placement-") as tmp:
+        work = Path(tmp)
+        calib = make_calibration_set("digits", args.samples, 0, work / "calib.npz")
+        for name in args.models.split(","):
+            print("\n".join(model_rows(name, work / name, calib, data)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
