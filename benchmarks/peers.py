@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploykit.bench.timing import TimingConfig, measure
+from deploykit.bench.timing import TimingConfig, interleaved_rounds, measure
 from deploykit.calibration import make_calibration_set
 from deploykit.data import load_dataset, prepare
 from deploykit.export import ExportRequest, export_model
@@ -59,18 +59,18 @@ class Cell:
         return statistics.median(self.rounds) if self.rounds else float("nan")
 
 
-def interleaved_rounds(cells: list[Cell], x: np.ndarray, rounds: int, seconds: float) -> None:
-    """Time every cell once per round, in turn; each round adds the per-call median (ms).
+def time_cells(cells: list[Cell], x: np.ndarray, rounds: int, seconds: float) -> None:
+    """Time every cell once per round with :func:`deploykit.bench.timing.interleaved_rounds`.
 
-    Interleaving spreads a shared machine's load over all cells alike, so their
-    ratios hold even when absolute times drift.
+    Each round adds the cell's per-call median (ms) to ``cell.rounds``.
     """
     config = TimingConfig(warmup_iters=3, warmup_s=0.0, min_iters=5, min_s=seconds)
-    inputs = [cell.prepare(x) for cell in cells]
-    for _ in range(rounds):
-        for cell, batch in zip(cells, inputs, strict=True):
-            stats = measure(lambda c=cell, b=batch: c.call(b), len(batch), config)
-            cell.rounds.append(stats.p50_ms)
+    calls = {}
+    for index, cell in enumerate(cells):
+        batch = cell.prepare(x)
+        calls[index] = lambda c=cell, b=batch: measure(lambda: c.call(b), len(b), config).p50_ms
+    for index, values in interleaved_rounds(calls, rounds).items():
+        cells[index].rounds.extend(values)
 
 
 def runner_cell(label: str, backend: str, model, spec, precision: str, threads: int, **extra):
@@ -213,7 +213,7 @@ def main() -> None:
         for name in args.models.split(","):
             cells, spec, trained = build_cells(name, work / name, calib, args)
             x = np.random.default_rng(0).random(spec.nchw, dtype=np.float32)
-            interleaved_rounds(cells, x, args.rounds, args.seconds)
+            time_cells(cells, x, args.rounds, args.seconds)
             tests = {}
             if trained:
                 data = load_dataset("digits", "test")
