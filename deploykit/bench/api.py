@@ -206,7 +206,8 @@ def run_bench(
     bench_items = [i if isinstance(i, BenchItem) else BenchItem(i) for i in items]
     data = load_dataset(config.data, split="test", limit=config.limit)
     subjects = [(i, resolve(i.ref, i.source or config.source)) for i in bench_items]
-    groups = [(i, s, b) for i, s in subjects for b in s.backends(list(config.backends))]
+    formats = {s.fmt for _, s in subjects}
+    groups = [(i, s, b) for i, s in subjects for b in s.backends(list(config.backends), formats)]
     total = len(groups) * len(config.batch_sizes)
     refs = [i.ref for i in bench_items]
     run = BenchRun(
@@ -223,7 +224,16 @@ def run_bench(
 
     with tempfile.TemporaryDirectory(prefix="deploykit-bench-") as tmp:
         prepared: dict[int, Path] = {}
-        for index, (item, subject, backend) in enumerate(groups):
+        for index, (item, subject, (backend, refused)) in enumerate(groups):
+            if refused:
+                for batch in config.batch_sizes:
+                    cell = _fill(
+                        _base_cell(subject, backend, batch), {"status": "failed", "error": refused}
+                    )
+                    run.cells.append(cell)
+                    if on_cell:
+                        on_cell(cell, len(run.cells), total)
+                continue
             if progress:
                 progress(f"{subject.label} on {backend}")
             plan = GroupPlan(

@@ -188,6 +188,12 @@ def export_model(
         raise InputError(
             "--max-accuracy-drop needs a labelled set", "add --eval digits or a folder"
         )
+    if request.max_accuracy_drop is not None and target.name == "tflite":
+        raise InputError(
+            "--max-accuracy-drop works on ONNX and TensorRT INT8 (layers fall back in the Q/DQ "
+            "graph); the TFLite converter has no per-layer fallback here",
+            "drop --max-accuracy-drop, or export --to onnx with it and bench both",
+        )
     loaded = model if isinstance(model, LoadedModel) else load_model(model, source)
     out_dir = ensure_dir(Path(request.out_dir))
     final = out_dir / artifact_name(loaded, request)
