@@ -36,11 +36,19 @@ class Steps:
         self.bar.reset(self.task, total=None, description=text, counts="")
 
     def progress(self, step: int, total: int | None, loss: float | None = None) -> None:
-        """``step`` of ``total`` done; ``loss`` shown when it is a number."""
-        counts = f"{step}/{total} {self.unit}" if total else f"{step} {self.unit}"
+        """``step`` of ``total`` training steps done; ``loss`` shown when it is a number."""
+        self.count(step, total, self.unit, loss)
+
+    def cells(self, cell: Any, done: int, total: int) -> None:
+        """``run_bench``'s ``on_cell`` callback: ``done`` of ``total`` benchmark cells."""
+        self.count(done, total, "cells")
+
+    def count(self, done: int, total: int | None, unit: str, loss: float | None = None) -> None:
+        """``done`` of ``total`` ``unit`` so far (``loss`` shown when it is a number)."""
+        counts = f"{done}/{total} {unit}" if total else f"{done} {unit}"
         if loss is not None and math.isfinite(loss):
             counts += f", loss {loss:.3f}"
-        self.bar.update(self.task, completed=step, total=total, counts=counts)
+        self.bar.update(self.task, completed=done, total=total, counts=counts)
 
 
 @contextlib.contextmanager

@@ -123,11 +123,6 @@ def results_tables(run: BenchRun, width: int | None = None) -> list[Table]:
     return [latency, accuracy]
 
 
-def results_table(run: BenchRun) -> Table:
-    """Every column in one table (what ``--wide`` prints)."""
-    return results_tables(run)[0]
-
-
 def _data_name(run: BenchRun) -> str:
     data = run.config.get("data", "?")
     limit = run.config.get("limit")

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from deploykit.bench.api import BenchConfig
-from deploykit.cli.common import console, out
+from deploykit.cli.common import WIDE_HELP, console, out
 from deploykit.errors import InputError
 from deploykit.options import check_options, declared, option
 
@@ -64,6 +64,7 @@ def bench(
     html_path: Annotated[
         Optional[Path], typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,
+    wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
     """Measure latency and accuracy of ITEMS (or a --suite) on each backend, side by side."""
     if suite is not None:
@@ -100,11 +101,9 @@ def bench(
         bench_items, extra, title = list(items), None, "deploykit bench"
     paths = _output_paths(results_dir, json_path, csv_path, markdown_path, html_path)
     run = _run_with_progress(bench_items, config, paths.get("json"), extra, display)
-    from deploykit.bench.report import results_table, summary_lines
+    from deploykit.bench.report import print_report
 
-    out.print(results_table(run))
-    for line in summary_lines(run):
-        out.print(line)
+    print_report(out, run, wide)
     _write_reports(run, paths, title)
 
 
@@ -125,15 +124,23 @@ def _output_paths(results_dir: Path | None, *explicit: Path | None) -> dict[str,
 def _run_with_progress(
     items, config, checkpoint: Path | None, extra: dict | None, display: BenchDisplay
 ):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from deploykit.bench import run_bench
 
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("benchmarking", total=None)
@@ -141,7 +148,7 @@ def _run_with_progress(
         def on_cell(cell, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
             if cell.status != "ok":
-                console.print(f"[red]failed[/] {cell.key}: {cell.error}")
+                console.print(f"failed {cell.key}: {cell.error}", markup=False, highlight=False)
                 if display.verbose and cell.traceback:
                     console.print(cell.traceback, markup=False, highlight=False)
 

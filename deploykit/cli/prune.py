@@ -31,8 +31,10 @@ def prune(
     from deploykit.prune.api import output_path
 
     output_path(output, "model", 0)  # a bad -o fails before any work
-    with console.status(f"pruning {model}") as status:
-        result = run_prune(model, config, source, log=status.update, show_progress=False)
+    from deploykit.progress import live_steps
+
+    with live_steps(console, f"pruning {model}") as steps:
+        result = run_prune(model, config, source, log=steps.say, progress=steps.progress)
     path = save(result, output)
     if as_json:
         manifest = read_manifest(path)

@@ -118,8 +118,8 @@ def prune(
         source: ``SourceOptions`` for loading a reference.
         log: called with one line per stage (None: quiet).
         show_progress: show a rich progress bar while fine-tuning.
-        progress: called as ``progress(step, total_steps, loss)`` during the final
-            fine-tune (a caller's own display; ``show_progress`` wins when both are set).
+        progress: called as ``progress(step, total_steps, loss)`` while fine-tuning
+            (a caller's own display; ``show_progress`` wins for the final fine-tune).
 
     Raises:
         DeployKitError: bad settings, a non-torch model, or an unreachable MACs target.
@@ -180,7 +180,7 @@ def prune(
         )
         say(f"step {pruner.done}/{steps}: {target.state.kind} {target.state.value:.4g}")
         if config.finetune and target.state.kind == "ratio" and not pruner.exhausted:
-            tune(1)
+            tune(1, progress)
     if not met and target.state.kind == "macs":
         raise target.unreachable()
     if target.state.kind == "latency_ms" and not history:
