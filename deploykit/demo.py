@@ -83,15 +83,17 @@ def _artifacts(
     )
     items = [str(pt2)]
     requests = [
-        ExportRequest(out_dir=out),
-        ExportRequest(out_dir=out, precision="fp16"),
-        ExportRequest(out_dir=out, precision="int8", calib=calib, options=_int8_options()),
+        ExportRequest(out_dir=out, force=True),
+        ExportRequest(out_dir=out, force=True, precision="fp16"),
+        ExportRequest(
+            out_dir=out, force=True, precision="int8", calib=calib, options=_int8_options()
+        ),
     ]
     if available("tensorflow"):
         requests += [
-            ExportRequest(out_dir=out, target="tflite"),
-            ExportRequest(out_dir=out, target="tflite", precision="fp16"),
-            ExportRequest(out_dir=out, target="tflite", precision="int8", calib=calib),
+            ExportRequest(out_dir=out, force=True, target="tflite"),
+            ExportRequest(out_dir=out, force=True, target="tflite", precision="fp16"),
+            ExportRequest(out_dir=out, force=True, target="tflite", precision="int8", calib=calib),
         ]
     else:
         skipped.append('TFLite rows: TensorFlow is not installed (pip install "deploykit[tflite]")')
@@ -128,8 +130,10 @@ def _pruned_artifacts(
     pruned = load_model(str(pt2))
     items = [str(pt2)]
     for request in (
-        ExportRequest(out_dir=out),
-        ExportRequest(out_dir=out, precision="int8", calib=calib, options=_int8_options()),
+        ExportRequest(out_dir=out, force=True),
+        ExportRequest(
+            out_dir=out, force=True, precision="int8", calib=calib, options=_int8_options()
+        ),
     ):
         say(f"exporting the pruned {loaded.name} to onnx {request.precision}")
         items.append(str(export_model(pruned, request).artifact))

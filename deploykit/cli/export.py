@@ -13,6 +13,7 @@ from deploykit.export.api import ExportRequest
 from deploykit.export.verify import Tolerance
 from deploykit.options import Partial, declared
 from deploykit.sources import SourceOptions
+from deploykit.terminal import print_lines
 
 
 @declared
@@ -58,9 +59,6 @@ def export(
         out.print("[yellow]not verified[/] (--no-verify)")
     budget = manifest.details.get("accuracy_budget")
     if budget:
-        kept = ", ".join(f["layer"] for f in budget["fp32_fallback"]) or "none"
-        out.print(
-            f"accuracy on {budget['n']} {budget['eval']} images: top-1 FP32 "
-            f"{budget['fp32_top1']:.2f}, INT8 {budget['int8_top1']:.2f} (drop {budget['drop']:.2f}, "
-            f"budget {budget['max_drop']}); layers kept in FP32: {kept}"
-        )
+        from deploykit.export.accuracy_budget import budget_lines
+
+        print_lines(out, budget_lines(budget))

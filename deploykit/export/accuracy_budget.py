@@ -219,3 +219,23 @@ def fit_budget(
         }
     )
     return BudgetResult(path, fallback, record)
+
+
+def budget_lines(record: dict[str, Any]) -> list[str]:
+    """What the CLI prints about a budget: figures with units, the set's resolution, warnings."""
+    kept = ", ".join(f["layer"] for f in record["fp32_fallback"]) or "none"
+    lines = [
+        f"accuracy on {record['n']} {record['eval']} images: top-1 FP32 "
+        f"{record['fp32_top1']:.2f} %, INT8 {record['int8_top1']:.2f} % (drop "
+        f"{record['drop']:.2f} points, budget {record['max_drop']:g}); layers kept in FP32: {kept}"
+    ]
+    if res := record.get("resolution"):
+        test = record.get("paired") or {}
+        lines.append(
+            f"one image is {res['image_points']:.2f} points on this set; a loss under "
+            f"{res['min_significant_images']} images ({res['min_significant_points']:.2f} points) "
+            "cannot be told from noise (McNemar, as bench judges it)"
+            + (f"; this drop: p={test['p_value']:.2g}" if test else "")
+        )
+    lines += [f"warning: {w}" for w in record.get("warnings", [])]
+    return lines
