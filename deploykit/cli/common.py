@@ -15,3 +15,9 @@ console = Console(stderr=True)
 out = Console() if Console().is_terminal or os.environ.get("COLUMNS") else Console(width=200)
 
 WIDE_HELP = "Print every column in one table, however wide (default: fit the terminal)."
+
+
+def note_assumptions(loaded) -> None:
+    """Print, in one line on stderr, what was assumed about a loaded model (its preprocessing)."""
+    if note := loaded.details.get("assumed"):
+        console.print(f"note: {note}", markup=False, highlight=False)

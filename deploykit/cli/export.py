@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deploykit.cli.common import console, out
+from deploykit.cli.common import console, note_assumptions, out
 from deploykit.export.api import ExportRequest
 from deploykit.export.verify import Tolerance
 from deploykit.options import Partial, declared
@@ -37,8 +37,12 @@ def export(
         request = replace(
             request, tolerance=replace(DEFAULT_TOLERANCES[request.precision], **tolerance)
         )
+    from deploykit.sources import load_model
+
     with console.status(f"exporting {model} to {request.target} {request.precision}"):
-        result = export_model(model, request, source)
+        loaded = load_model(model, source)
+        note_assumptions(loaded)
+        result = export_model(loaded, request)
     manifest = result.manifest
     if as_json:
         out.print_json(json.dumps(manifest.to_dict()))

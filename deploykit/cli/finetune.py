@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deploykit.cli.common import console, out
+from deploykit.cli.common import console, note_assumptions, out
 from deploykit.finetune import FinetuneRequest
 from deploykit.options import Without, declared
 from deploykit.sources import SourceOptions
@@ -33,6 +33,7 @@ def finetune(
     with live_steps(console, f"finetune {model}: loading the model and --data") as steps:
         # --weights belong to the source architecture, so the source keeps its own head width.
         loaded = load_model(model, source)
+        note_assumptions(loaded)
         result = run(loaded, request, output, steps.progress)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deploykit.cli.common import WIDE_HELP, out
+from deploykit.cli.common import WIDE_HELP, note_assumptions, out
 from deploykit.errors import InputError
 from deploykit.inspect import InspectRequest
 from deploykit.options import declared
@@ -140,6 +140,7 @@ def inspect(
     from deploykit.sources import load_model
 
     loaded = load_model(model, source)
+    note_assumptions(loaded)
     if loaded.kind != "torch":
         raise InputError(
             f"{model} is a {loaded.kind} model; per-layer inspection needs torch",

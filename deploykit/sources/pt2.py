@@ -9,7 +9,7 @@ from deploykit.fileio import existing_file, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
 from deploykit.sources.torch_common import output_classes
-from deploykit.spec import InputSpec, Preprocess
+from deploykit.spec import ASSUMED_PREPROCESS, InputSpec
 
 
 def load_program(path: Path):
@@ -56,7 +56,7 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
         shape = options.input_shape or _example_shape(program)
         if shape is None:
             raise ModelLoadError(f"{path} has no image input", "pass --input-shape")
-        spec = InputSpec(shape=shape, preprocess=Preprocess())
+        spec = InputSpec(shape=shape, preprocess=ASSUMED_PREPROCESS)
     if options.input_shape:
         spec = InputSpec(shape=options.input_shape, preprocess=spec.preprocess)
     classes = output_classes(module, spec)
