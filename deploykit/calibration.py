@@ -75,12 +75,11 @@ def _read_images(data: str) -> tuple[np.ndarray, np.ndarray, str, bool]:
     ``data`` is digits, an ImageFolder (read at native size), a .npy or a .npz.
     """
     from deploykit.data import load_dataset
-    from deploykit.data.datasets import image_folder
 
     path = Path(data)
-    if path.is_dir():
+    if path.is_dir():  # image files: 8-bit, read at native size
         # Calibrate on training images: the test split stays for evaluation.
-        dataset = image_folder(path, "train", size=None)
+        dataset = load_dataset(data, split="train")
         return dataset.images, dataset.labels, dataset.name, True
     if path.suffix == ".npy":
         existing_file(path, "image array")

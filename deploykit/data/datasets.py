@@ -12,6 +12,7 @@ from deploykit.errors import InputError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 DIGITS_TEST_SIZE = 400
 SPLITS = ("train", "test", "all")
+MIXED_SIZE = 256  # images of different sizes are read at this square size
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,14 @@ def read_image(path: Path, size: int | None = None) -> np.ndarray:
     return array.transpose(2, 0, 1)
 
 
-def image_folder(root: Path, split: str = "test", size: int | None = 256) -> Dataset:
+def image_folder(root: Path, split: str = "test", size: int | None = None) -> Dataset:
     """An ImageFolder (one sub-folder per class) read into memory.
 
     A ``train``/``val``/``test`` sub-folder is used when present; otherwise the
-    folder is split 80/20 with a fixed seed. Images are read at ``size`` square
-    so that the spec's own resize and crop can follow; ``size=None`` keeps their
-    native size when they all share one (else they are read at 256 square).
+    folder is split 80/20 with a fixed seed. Images keep their native size when
+    they all share one (the spec's own resize and crop follow in ``prepare``);
+    otherwise, or when ``size`` is given, they are read at ``size`` (256) square.
+    A folder of 8x8 PNGs stays 8x8 in memory instead of 256x256 float32.
     """
     if split != "all":
         for name in (split, "val" if split == "test" else split):
@@ -115,7 +117,7 @@ def image_folder(root: Path, split: str = "test", size: int | None = 256) -> Dat
         index = np.arange(len(files))
     read = [read_image(files[i][0], size) for i in index]
     if len({image.shape for image in read}) > 1:
-        read = [read_image(files[i][0], 256) for i in index]
+        read = [read_image(files[i][0], MIXED_SIZE) for i in index]
     images = np.stack(read)
     return Dataset(images, labels[index], tuple(classes), f"{root}:{split}")
 
