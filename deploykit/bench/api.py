@@ -52,9 +52,12 @@ class BenchConfig:
 
     data: str = option("digits", "Labelled set: digits, an ImageFolder, or a .npz.")
     backends: tuple[str, ...] = option(
-        (), "Backends, comma-separated (default: each format's own).", flag="--backend",
+        (),
+        "Backends, comma-separated (default: every installed backend for ONNX, else the "
+        "format's own).",
+        flag="--backend",
         choices=backend_names,
-    )  # fmt: skip
+    )
     batch_sizes: tuple[int, ...] = option(
         (1,), "Batch sizes, e.g. 1,8,32.", flag="--batch", key="batch", min=1
     )
