@@ -85,9 +85,7 @@ def _artifacts(
     requests = [
         ExportRequest(out_dir=out, force=True),
         ExportRequest(out_dir=out, force=True, precision="fp16"),
-        ExportRequest(
-            out_dir=out, force=True, precision="int8", calib=calib, options=_int8_options()
-        ),
+        _int8_request(out, loaded.name, calib),
     ]
     if available("tensorflow"):
         requests += [
@@ -103,11 +101,15 @@ def _artifacts(
     return items + _pruned_artifacts(loaded, config, calib, say, progress)
 
 
-def _int8_options() -> dict[str, str]:
-    """The demo runs its artifacts where it builds them: 7-bit weights on a CPU without VNNI."""
+def _int8_request(out: Path, name: str, calib: Path) -> ExportRequest:
+    """INT8 as the demo builds it: it runs its artifacts where it builds them, so 7-bit
+    weights on a CPU without VNNI; named ``<name>_int8`` on every CPU all the same."""
     from deploykit.runners.cpu import local_int8_weights
 
-    return {"weights": local_int8_weights()}
+    options = {"weights": local_int8_weights()}
+    return ExportRequest(
+        out_dir=out, name=f"{name}_int8", force=True, precision="int8", calib=calib, options=options
+    )
 
 
 def _pruned_artifacts(
@@ -131,9 +133,7 @@ def _pruned_artifacts(
     items = [str(pt2)]
     for request in (
         ExportRequest(out_dir=out, force=True),
-        ExportRequest(
-            out_dir=out, force=True, precision="int8", calib=calib, options=_int8_options()
-        ),
+        _int8_request(out, pruned.name, calib),
     ):
         say(f"exporting the pruned {loaded.name} to onnx {request.precision}")
         items.append(str(export_model(pruned, request).artifact))
