@@ -75,15 +75,15 @@ def test_npy_and_image_folder_sources(tmp_path):
             pixels = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / "folder" / cls / f"{i}.png")
             pngs[pixels.tobytes()] = pixels
-    path = make_calibration_set(str(tmp_path / "folder"), 4, 0, tmp_path / "f.npz")
+    path = make_calibration_set(str(tmp_path / "folder"), 8, 0, tmp_path / "f.npz")
     manifest = json.loads(path.with_suffix(".json").read_text())
-    assert manifest["count"] == 4 and manifest["dtype"] == "uint8"
+    assert manifest["count"] == 8 and manifest["dtype"] == "uint8"
     # Native size and the PNGs' own pixels, not 256x256 float32.
     stored = np.load(path)["x"]
-    assert stored.shape == (4, 3, 24, 24) and stored.dtype == np.uint8
+    assert stored.shape == (8, 3, 24, 24) and stored.dtype == np.uint8
     assert all(image.transpose(1, 2, 0).tobytes() in pngs for image in stored)
     # Loaded for a model, the uint8 set gives what the float images would.
-    calib = load_calibration(path, DEMO, min_samples=4)
+    calib = load_calibration(path, DEMO)
     assert np.allclose(calib.x, prepare(stored.astype(np.float32) / 255.0, DEMO), atol=1e-6)
 
 
