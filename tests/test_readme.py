@@ -46,7 +46,7 @@ def _other_cpu() -> str:
     """``--latency-tolerance 2.0`` where this CPU is not the committed baseline's kind."""
     import json
 
-    from deploykit.runners.cpu import cpu_model
+    from deploykit.host import cpu_model
 
     baseline = json.loads((ROOT / "benchmarks/baselines/cpu-smoke.json").read_text())
     same = baseline["environment"]["cpu"].get("model") == cpu_model()
