@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.deploykit-installed
 EXTRAS ?= tflite,openvino,netron,tensorboard,fleet,dev
+comma  := ,
+# One stamp per set of extras: `EXTRAS=dev make test` installs what it names.
+STAMP  := $(VENV)/.deploykit-installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: demo test test-slow test-gpu lint install clean
 

@@ -35,7 +35,7 @@ def export(name: str, out: Path, calib: Path) -> Path:
 
 def main() -> None:
     from deploykit.calibration import make_calibration_set
-    from deploykit.runners.cpu import cpu_model
+    from deploykit.host import cpu_model
 
     with tempfile.TemporaryDirectory(prefix="deploykit-layers-bench-") as tmp:
         work = Path(tmp)

@@ -40,10 +40,26 @@ CELLS = (
 )
 
 
-def export_cells(loaded, out: Path, calib: Path, verify: bool) -> dict:
+class Steps:
+    """Progress on stderr (stdout is the Markdown): the step at hand, ``done/total``, time left."""
+
+    def __init__(self, live, total: int) -> None:
+        self.live, self.total, self.done = live, total, 0
+
+    def start(self, text: str) -> None:
+        self.live.say(text)
+        self.live.count(self.done, self.total, "steps")
+
+    def finish(self) -> None:
+        self.done += 1
+        self.live.count(self.done, self.total, "steps")
+
+
+def export_cells(loaded, out: Path, calib: Path, verify: bool, steps: Steps) -> dict:
     """Every cell's artifact for one model: label -> (path, spec, backend, precision)."""
     artifacts = {}
     for label, target, precision, backend in CELLS:
+        steps.start(f"exporting {loaded.name} to {label}")
         request = ExportRequest(
             target=target,
             precision=precision,
@@ -54,16 +70,17 @@ def export_cells(loaded, out: Path, calib: Path, verify: bool) -> dict:
         )
         result = export_model(loaded, request)
         artifacts[label] = (result.artifact, result.manifest.input, backend, precision)
+        steps.finish()
     return artifacts
 
 
-def latency(args, out: Path, calib: Path) -> tuple[dict, dict, dict]:
+def latency(args, out: Path, calib: Path, steps: Steps) -> tuple[dict, dict, dict]:
     timing = TimingConfig(warmup_iters=10, warmup_s=1.0, min_iters=50, min_s=args.min_time)
     runners, sizes, cosine = {}, {}, {}
     for name in MODELS:
         loaded = load_model(name, SourceOptions(num_classes=1000))
         # Untrained logits are near-ties: reduced precisions are timed, their cosine reported.
-        cells = export_cells(loaded, out / name, calib, verify=False)
+        cells = export_cells(loaded, out / name, calib, verify=False, steps=steps)
         sample = prepare(load_dataset("digits", limit=1).images, loaded.spec)
         check = prepare(load_dataset("digits", limit=16).images, loaded.spec)
         reference = None
@@ -75,14 +92,16 @@ def latency(args, out: Path, calib: Path) -> tuple[dict, dict, dict]:
             cosine[(name, label)] = fidelity(reference, logits).cosine
             runners[(name, label)] = (runner, sample)
             sizes[(name, label)] = path.stat().st_size / 2**20
+    steps.start(f"timing {len(runners)} cells, {args.rounds} interleaved rounds")
     p50 = interleaved_rounds(
         {key: p50_call(runner, sample, timing) for key, (runner, sample) in runners.items()},
         args.rounds,
     )
+    steps.finish()
     return p50, sizes, cosine
 
 
-def accuracy(out: Path, calib: Path) -> dict:
+def accuracy(out: Path, calib: Path, steps: Steps) -> dict:
     data = load_dataset("digits")
     top1 = {}
     for name in DEMOS:
@@ -91,7 +110,7 @@ def accuracy(out: Path, calib: Path) -> dict:
         with open_runner("torch", loaded.model, loaded.spec) as runner:
             top1[(name, "torch FP32")] = float(np.mean(runner.infer(x).argmax(1) == data.labels))
         for label, (path, spec, backend, precision) in export_cells(
-            loaded, out / name, calib, verify=True
+            loaded, out / name, calib, verify=True, steps=steps
         ).items():
             with open_runner(backend, path, spec, RunnerOptions(precision=precision)) as runner:
                 top1[(name, label)] = float(np.mean(runner.infer(x).argmax(1) == data.labels))
@@ -108,7 +127,15 @@ def main() -> None:
     print(f"Command: `{command}`  ")
     print(f"CPU: {describe()}\n")
 
-    top1 = accuracy(out, calib)
+    from rich.console import Console
+
+    from deploykit.progress import live_steps
+
+    total = len(CELLS) * (len(DEMOS) + len(MODELS)) + 1  # exports, then the timing rounds
+    with live_steps(Console(stderr=True), "tflite benchmark") as live:
+        steps = Steps(live, total)
+        top1 = accuracy(out, calib, steps)
+        p50, sizes, cosine = latency(args, out, calib, steps)
     print("#### Top-1 on digits (400 test images), digits-trained demo models\n")
     columns = ["torch FP32", *labels]
     print("| model | " + " | ".join(columns) + " |")
@@ -117,7 +144,6 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{top1[(name, c)]:.1%}" for c in columns) + " |")
     print(flush=True)
 
-    p50, sizes, cosine = latency(args, out, calib)
     print("#### Latency, mobilenet_v2 and resnet18 at 224x224\n")
     print("| model | " + " | ".join(f"{label} p50 ms" for label in labels) + " |")
     print("|---|" + "---:|" * len(labels))

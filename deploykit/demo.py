@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from deploykit.bench import BenchConfig, BenchRun, TimingConfig, run_bench
 from deploykit.export import ExportRequest, export_model
 from deploykit.optional import available
 from deploykit.options import check_options, option
 from deploykit.sources import LoadedModel
-from deploykit.train import TrainConfig
+from deploykit.train import Progress, TrainConfig
 
 DEMO_MODELS = ("demo_resnet", "demo_mobilenet_v2")
 Say = Callable[[str], None]
@@ -62,7 +63,12 @@ class DemoResult:
 
 
 def _artifacts(
-    loaded: LoadedModel, config: DemoConfig, calib: Path, say: Say, skipped: list[str]
+    loaded: LoadedModel,
+    config: DemoConfig,
+    calib: Path,
+    say: Say,
+    skipped: list[str],
+    progress: Progress | None,
 ) -> list[str]:
     """Export every artifact the installed toolchain allows; return bench items, torch first."""
     from deploykit.sources.pt2 import save_program
@@ -77,32 +83,38 @@ def _artifacts(
     )
     items = [str(pt2)]
     requests = [
-        ExportRequest(out_dir=out),
-        ExportRequest(out_dir=out, precision="fp16"),
-        ExportRequest(out_dir=out, precision="int8", calib=calib, options=_int8_options()),
+        ExportRequest(out_dir=out, force=True),
+        ExportRequest(out_dir=out, force=True, precision="fp16"),
+        _int8_request(out, loaded.name, calib),
     ]
     if available("tensorflow"):
         requests += [
-            ExportRequest(out_dir=out, target="tflite"),
-            ExportRequest(out_dir=out, target="tflite", precision="fp16"),
-            ExportRequest(out_dir=out, target="tflite", precision="int8", calib=calib),
+            ExportRequest(out_dir=out, force=True, target="tflite"),
+            ExportRequest(out_dir=out, force=True, target="tflite", precision="fp16"),
+            ExportRequest(out_dir=out, force=True, target="tflite", precision="int8", calib=calib),
         ]
     else:
         skipped.append('TFLite rows: TensorFlow is not installed (pip install "deploykit[tflite]")')
     for request in requests:
         say(f"exporting {loaded.name} to {request.target} {request.precision}")
         items.append(str(export_model(loaded, request).artifact))
-    return items + _pruned_artifacts(loaded, config, calib, say)
+    return items + _pruned_artifacts(loaded, config, calib, say, progress)
 
 
-def _int8_options() -> dict[str, str]:
-    """The demo runs its artifacts where it builds them: 7-bit weights on a CPU without VNNI."""
+def _int8_request(out: Path, name: str, calib: Path) -> ExportRequest:
+    """INT8 as the demo builds it: it runs its artifacts where it builds them, so 7-bit
+    weights on a CPU without VNNI; named ``<name>_int8`` on every CPU all the same."""
     from deploykit.runners.cpu import local_int8_weights
 
-    return {"weights": local_int8_weights()}
+    options = {"weights": local_int8_weights()}
+    return ExportRequest(
+        out_dir=out, name=f"{name}_int8", force=True, precision="int8", calib=calib, options=options
+    )
 
 
-def _pruned_artifacts(loaded: LoadedModel, config: DemoConfig, calib: Path, say: Say) -> list[str]:
+def _pruned_artifacts(
+    loaded: LoadedModel, config: DemoConfig, calib: Path, say: Say, progress: Progress | None
+) -> list[str]:
     """Half the channels pruned and fine-tuned: the .pt2, its FP32 and its INT8 ONNX."""
     from deploykit.prune import PruneConfig, prune, save
     from deploykit.sources import load_model
@@ -116,24 +128,31 @@ def _pruned_artifacts(loaded: LoadedModel, config: DemoConfig, calib: Path, say:
         threads=config.threads,
     )
     out = config.out_dir / loaded.name
-    pt2 = save(prune(loaded, settings), out / f"{loaded.name}-p50.pt2")
+    pt2 = save(prune(loaded, settings, progress=progress), out / f"{loaded.name}-p50.pt2")
     pruned = load_model(str(pt2))
     items = [str(pt2)]
     for request in (
-        ExportRequest(out_dir=out),
-        ExportRequest(out_dir=out, precision="int8", calib=calib, options=_int8_options()),
+        ExportRequest(out_dir=out, force=True),
+        _int8_request(out, pruned.name, calib),
     ):
         say(f"exporting the pruned {loaded.name} to onnx {request.precision}")
         items.append(str(export_model(pruned, request).artifact))
     return items
 
 
-def run_demo(config: DemoConfig | None = None, say: Say | None = None) -> DemoResult:
+def run_demo(
+    config: DemoConfig | None = None,
+    say: Say | None = None,
+    progress: Progress | None = None,
+    on_cell: Callable[[Any, int, int], None] | None = None,
+) -> DemoResult:
     """Train, export and benchmark the demo models; write ``results.json``.
 
     Args:
         config: demo settings (defaults when None).
         say: called with a short line before each step (progress display).
+        progress: called as ``progress(step, total, loss)`` while training and fine-tuning.
+        on_cell: called as ``on_cell(cell, done, total)`` as benchmark cells finish.
     """
     from deploykit.calibration import make_calibration_set
     from deploykit.zoo.trained import load_trained
@@ -141,7 +160,7 @@ def run_demo(config: DemoConfig | None = None, say: Say | None = None) -> DemoRe
     config = config or DemoConfig()
     say = say or (lambda _text: None)
     skipped: list[str] = []
-    backends = ["torch", "onnxruntime", "litert"]
+    backends = ["torch", "onnxruntime"] + (["litert"] if available("tensorflow") else [])
     if available("openvino"):
         backends.append("openvino")
     else:
@@ -155,10 +174,15 @@ def run_demo(config: DemoConfig | None = None, say: Say | None = None) -> DemoRe
     runs = []
     for name in config.models:
         say(f"training {name} on digits (cached after the first run)")
-        loaded = load_trained(name, TrainConfig(epochs=config.epochs, threads=config.threads))
-        items = _artifacts(loaded, config, calib, say, skipped)
+        train = TrainConfig(epochs=config.epochs, threads=config.threads)
+        loaded = load_trained(name, train, progress)
+        items = _artifacts(loaded, config, calib, say, skipped, progress)
         bench = BenchConfig(backends=tuple(backends), threads=config.threads, timing=config.timing)
-        runs.append(run_bench(items, bench, progress=lambda text: say(f"benchmarking {text}")))
+        runs.append(
+            run_bench(
+                items, bench, progress=lambda text: say(f"benchmarking {text}"), on_cell=on_cell
+            )
+        )
     merged = BenchRun(
         [c for r in runs for c in r.cells],
         runs[0].environment,

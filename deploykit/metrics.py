@@ -45,3 +45,30 @@ def fidelity(reference: np.ndarray, candidate: np.ndarray) -> Fidelity:
         cosine=float(cos.mean()),
         top1_agreement=float(np.mean(ref.argmax(1) == cand.argmax(1))),
     )
+
+
+def label_classes(labels: np.ndarray) -> int:
+    """How many classes ``labels`` span (largest label + 1; 0 when none is labelled)."""
+    labelled = labels[labels >= 0]
+    return int(labelled.max()) + 1 if len(labelled) else 0
+
+
+def class_mismatch(outputs: int, classes: int, data: str) -> str | None:
+    """A one-line warning when a model's output width and a data set's labels disagree.
+
+    Top-1 compares the index of the largest output with the label index, so a
+    1000-class model scored on a 10-class set (or the reverse) gives numbers that
+    mean nothing, often 0 %.
+
+    Args:
+        outputs: the model's number of outputs (logits per image).
+        classes: the data set's class count (:func:`label_classes`; 0: unlabelled).
+        data: the data set's name, for the message.
+    """
+    if not classes or classes == outputs:
+        return None
+    return (
+        f"the model has {outputs} outputs but {data} has {classes} classes: top-1 compares "
+        "output index with label index, so its accuracy figures are not meaningful "
+        "(give a model with one output per class, e.g. --num-classes, or matching data)"
+    )

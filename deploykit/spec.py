@@ -31,6 +31,8 @@ class Preprocess:
         mean: per-channel mean subtracted after scaling to [0, 1].
         std: per-channel divisor.
         interpolation: "bilinear" or "nearest".
+        channel_order: "RGB", or "BGR" for models trained on BGR images (Caffe style);
+            ``mean`` and ``std`` are in the model's channel order.
     """
 
     resize: int | None = None
@@ -38,6 +40,7 @@ class Preprocess:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     interpolation: str = "bilinear"
+    channel_order: str = "RGB"
 
     def __post_init__(self) -> None:
         for name in ("mean", "std"):
@@ -69,6 +72,30 @@ class Preprocess:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
 
+    def override(
+        self,
+        mean: tuple[float, ...] | None = None,
+        std: tuple[float, ...] | None = None,
+        scale: float | None = None,
+        channel_order: str | None = None,
+    ) -> Preprocess:
+        """This recipe with the user's values: ``mean`` and ``std`` in pixel units of
+        ``scale`` (pixels run 0..scale; default 1, so [0, 1]); one value means every channel."""
+        unit = scale or 1.0
+
+        def per_channel(values: tuple[float, ...] | None, own: tuple[float, ...]) -> tuple:
+            if values is None:
+                return own
+            values = tuple(values) * 3 if len(values) == 1 else tuple(values)
+            return tuple(v / unit for v in values)
+
+        return replace(
+            self,
+            mean=per_channel(mean, self.mean),
+            std=per_channel(std, self.std),
+            channel_order=channel_order or self.channel_order,
+        )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocess:
         _require_object(data, "preprocess")
@@ -81,7 +108,14 @@ class Preprocess:
             mean=tuple(data.get("mean", IMAGENET_MEAN)),
             std=tuple(data.get("std", IMAGENET_STD)),
             interpolation=data.get("interpolation", "bilinear"),
+            channel_order=data.get("channel_order", "RGB"),
         )
+
+
+# What loaders use when nothing records a model's preprocessing (a factory, a bare .pt2 or
+# .onnx, a .keras file): ImageNet mean/std. ``load_model`` tells this object apart by identity
+# and says in one line that it was assumed.
+ASSUMED_PREPROCESS = Preprocess()
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ class Backend:
         extra: pip extra that provides it, if any.
         default_for: formats this backend runs when the user names no backend.
         providers: ONNX Runtime execution providers, in priority order.
+        runtime: import name of the package it needs (None: always installed), so the
+            bench can tell which backends are installed here.
     """
 
     name: str
@@ -109,6 +111,7 @@ class Backend:
     extra: str | None = None
     default_for: tuple[str, ...] = ()
     providers: tuple[str, ...] = field(default=())
+    runtime: str | None = None
 
 
 _INT8_ONNX = (
@@ -282,6 +285,7 @@ for _backend in (
         "OpenVinoRunner",
         extra="openvino",
         default_for=("openvino",),
+        runtime="openvino",
     ),
     Backend(
         "litert",
@@ -290,6 +294,7 @@ for _backend in (
         "LiteRtRunner",
         extra="tflite",
         default_for=("tflite",),
+        runtime="ai_edge_litert",
     ),
     Backend(
         "tensorrt",

@@ -104,6 +104,8 @@ def fit(
         eval_mode(teacher)
     model.train()
     step = 0
+    if progress:
+        progress(0, total, float("nan"))  # the bar knows its length before the first step
     for _ in range(config.epochs):
         order = torch.from_numpy(rng.permutation(len(y)))
         for start in range(0, len(y), config.batch_size):

@@ -60,18 +60,42 @@ def test_prepared_set_fits_its_model_and_is_refused_by_another(tmp_path):
 def test_npy_and_image_folder_sources(tmp_path):
     from PIL import Image
 
+    from deploykit.data import prepare
+
     rng = np.random.default_rng(0)
-    np.save(tmp_path / "imgs.npy", rng.integers(0, 256, (12, 20, 20, 3), dtype=np.uint8))
+    images = rng.integers(0, 256, (12, 20, 20, 3), dtype=np.uint8)
+    np.save(tmp_path / "imgs.npy", images)
     path = make_calibration_set(str(tmp_path / "imgs.npy"), 10, 0, tmp_path / "n.npz")
     x = np.load(path)["x"]
-    assert x.shape == (10, 3, 20, 20) and x.max() <= 1.0  # NHWC uint8 -> NCHW [0, 1]
+    assert x.shape == (10, 3, 20, 20) and x.dtype == np.uint8  # NHWC uint8 -> NCHW uint8
+    pngs = {}
     for cls in ("cat", "dog"):
         (tmp_path / "folder" / cls).mkdir(parents=True)
         for i in range(5):
             pixels = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / "folder" / cls / f"{i}.png")
+            pngs[pixels.tobytes()] = pixels
     path = make_calibration_set(str(tmp_path / "folder"), 8, 0, tmp_path / "f.npz")
-    assert json.loads(path.with_suffix(".json").read_text())["count"] == 8
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["count"] == 8 and manifest["dtype"] == "uint8"
+    # Native size and the PNGs' own pixels, not 256x256 float32.
+    stored = np.load(path)["x"]
+    assert stored.shape == (8, 3, 24, 24) and stored.dtype == np.uint8
+    assert all(image.transpose(1, 2, 0).tobytes() in pngs for image in stored)
+    # Loaded for a model, the uint8 set gives what the float images would.
+    calib = load_calibration(path, DEMO)
+    assert np.allclose(calib.x, prepare(stored.astype(np.float32) / 255.0, DEMO), atol=1e-6)
+
+
+def test_a_folder_of_32x32_pngs_is_stored_small(tmp_path):
+    """256 digit PNGs at 32x32: 0.8 MB of uint8 (float32 at 256x256 was 201 MB)."""
+    from deploykit.data import load_dataset
+    from deploykit.data.datasets import write_image_folder
+
+    folder = write_image_folder(load_dataset("digits", "all"), tmp_path / "digits", size=32)
+    path = make_calibration_set(str(folder), 256, 0, tmp_path / "c.npz")
+    assert np.load(path)["x"].shape == (256, 3, 32, 32)
+    assert path.stat().st_size < 1_000_000
 
 
 def test_bad_sets_are_refused(tmp_path):

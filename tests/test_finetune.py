@@ -9,9 +9,9 @@ import torch
 
 from deploykit.finetune import find_head, replace_head
 from deploykit.manifest import read_manifest
-from deploykit.sources import load_model
+from deploykit.sources import SourceOptions, load_model
 from deploykit.train import evaluate
-from deploykit.zoo import create_model
+from deploykit.zoo import SEED_ARCHITECTURES, create_model
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +116,55 @@ def test_bad_destination_and_data_are_one_line(cli, user_error, tmp_path):
         "unknown dataset",
     )
     assert not list(tmp_path.iterdir())
+
+
+def test_near_chance_is_a_warning():
+    from deploykit.finetune import near_chance
+
+    assert "near chance (10.0% for 10 classes)" in near_chance(0.0975, 10)
+    assert near_chance(0.5, 10) is None
+    assert near_chance(0.54, 2) is not None and near_chance(0.8, 2) is None
+
+
+def test_batchnorm_is_re_estimated_after_finetuning(tmp_path):
+    """MobileNetV3's BatchNorm momentum is 0.01: after a short fine-tune its running statistics
+    still lag far behind the weights. finetune re-estimates them, so doing it again changes
+    nothing (it would move them a long way had finetune not done it)."""
+    from deploykit.data import load_dataset
+    from deploykit.finetune import FinetuneRequest
+    from deploykit.finetune import finetune as run
+    from deploykit.train import TrainConfig, recalibrate_batchnorm
+
+    loaded = load_model("mobilenet_v3_small", SourceOptions(input_shape=(1, 3, 32, 32)))
+    bns = [m for m in loaded.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns[0].momentum == 0.01
+    request = FinetuneRequest(data="digits", train=TrainConfig(epochs=1, threads=2))
+    run(loaded, request, tmp_path / "m.pt2")
+    after = [bn.running_var.clone() for bn in bns]
+    recalibrate_batchnorm(loaded.model, load_dataset("digits", "train"), loaded.spec)
+    for bn, var in zip(bns, after, strict=True):
+        assert torch.allclose(bn.running_var, var, rtol=1e-4, atol=1e-6)
+    record = read_manifest(tmp_path / "m.pt2").details["finetune"]
+    assert record["batchnorm"].startswith("re-estimated")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SEED_ARCHITECTURES)
+def test_every_seed_family_learns_a_digits_image_folder(name, tmp_path_factory, cli):
+    """Transfer learning works for every seed family (random init, 64x64, 5 epochs)."""
+    from deploykit.data import load_dataset
+    from deploykit.data.datasets import write_image_folder
+
+    root = tmp_path_factory.getbasetemp() / "digits-png"
+    if not root.is_dir():
+        write_image_folder(load_dataset("digits", "all"), root, size=32)
+    size = 96 if name == "inception_v3" else 64  # inception_v3 needs at least 75x75
+    out = tmp_path_factory.mktemp(name) / "ft.pt2"
+    result = cli(
+        "finetune", name, "--data", root, "--input-shape", f"1x3x{size}x{size}",
+        "--epochs", "5", "-o", out, "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["val_top1"] >= 0.5, (name, record["val_top1"])  # chance is 0.1
+    assert not record["warnings"]

@@ -55,9 +55,12 @@ class BenchConfig:
 
     data: str = option("digits", "Labelled set: digits, an ImageFolder, or a .npz.")
     backends: tuple[str, ...] = option(
-        (), "Backends, comma-separated (default: each format's own).", flag="--backend",
+        (),
+        "Backends, comma-separated (default: every installed backend for ONNX, else the "
+        "format's own).",
+        flag="--backend",
         choices=backend_names,
-    )  # fmt: skip
+    )
     batch_sizes: tuple[int, ...] = option(
         (1,), "Batch sizes, e.g. 1,8,32.", flag="--batch", key="batch", min=1
     )
@@ -162,7 +165,9 @@ def _batches_for(subject: Subject, config: BenchConfig, notes: list[str]) -> tup
 Group = tuple[BenchItem, Subject, str]
 
 
-def plan_groups(items: list[str | BenchItem], config: BenchConfig) -> tuple[Any, list[Group]]:
+def plan_groups(
+    items: list[str | BenchItem], config: BenchConfig
+) -> tuple[Any, list[Group], list[tuple[Subject, str, str]]]:
     """Check the request, load the evaluation data and list every (item, subject, backend).
 
     Args:
@@ -170,7 +175,8 @@ def plan_groups(items: list[str | BenchItem], config: BenchConfig) -> tuple[Any,
         config: what and how to measure.
 
     Returns:
-        the evaluation dataset and the groups in run order.
+        the evaluation dataset, the groups in run order, and every requested backend that
+        cannot run an item as (subject, backend, why): those get a failed row, never silence.
 
     Raises:
         DeployKitError: for bad items, data, backend names or batch sizes.
@@ -185,7 +191,13 @@ def plan_groups(items: list[str | BenchItem], config: BenchConfig) -> tuple[Any,
     bench_items = [i if isinstance(i, BenchItem) else BenchItem(i) for i in items]
     data = load_dataset(config.data, split="test", limit=config.limit)
     subjects = [(i, resolve(i.ref, i.source or config.source)) for i in bench_items]
-    return data, [(i, s, b) for i, s in subjects for b in s.backends(list(config.backends))]
+    formats = {s.fmt for _, s in subjects}
+    rows = [
+        (i, s, b, why) for i, s in subjects for b, why in s.backends(list(config.backends), formats)
+    ]
+    groups = [(i, s, b) for i, s, b, why in rows if why is None]
+    refused = [(s, b, why) for _, s, b, why in rows if why is not None]
+    return data, groups, refused
 
 
 def group_plan(
@@ -266,9 +278,10 @@ def run_bench(
         from deploykit.fleet.scheduler import run_on_fleet
 
         return run_on_fleet(items, config, fleet, progress, on_cell, checkpoint, extra)
-    data, groups = plan_groups(items, config)
+    data, groups, refused = plan_groups(items, config)
     total = sum(len(config.batch_sizes) if s.spec.dynamic_batch else 1 for _, s, _ in groups)
-    refs = list({id(item): item.ref for item, _, _ in groups}.values())
+    total += len(refused) * len(config.batch_sizes)
+    refs = [item.ref if isinstance(item, BenchItem) else item for item in items]
     run = BenchRun(
         [], environment(refs), {**config.to_dict(), "items": refs, **(extra or {})}, complete=False
     )
@@ -325,6 +338,12 @@ def run_bench(
             if outcome.logits is not None:
                 logits[(subject.item, backend)] = outcome.logits
             save([])
+    for subject, backend, why in refused:  # asked for, cannot run: a row that says why
+        for batch in config.batch_sizes:
+            cell = fill_cell(base_cell(subject, backend, batch), {"status": "failed", "error": why})
+            run.cells.append(cell)
+            if on_cell:
+                on_cell(cell, len(run.cells), total)
     run.complete = True
     score_against_reference(run.cells, logits, config.alpha)
     if checkpoint is not None:

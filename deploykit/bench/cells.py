@@ -21,7 +21,7 @@ from deploykit.bench.environment import command_output
 from deploykit.bench.stats import pack_bits, wilson_interval
 from deploykit.bench.subjects import Subject
 from deploykit.bench.timing import TimingConfig, measure_runner
-from deploykit.metrics import topk_accuracy
+from deploykit.metrics import label_classes, topk_accuracy
 from deploykit.runners import Runner, RunnerOptions, open_runner
 
 Event = dict[str, Any]
@@ -104,7 +104,11 @@ def accuracy_record(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """Top-1/top-5 with Wilson 95 % intervals and packed per-image top-1 correctness."""
     n = int(np.sum(labels >= 0))
     correct = logits.argmax(1) == labels
-    record: dict[str, Any] = {"n": n}
+    record: dict[str, Any] = {
+        "n": n,
+        "outputs": int(logits.shape[1]),
+        "classes": label_classes(labels),
+    }
     for k in (1, 5):
         value = topk_accuracy(logits, labels, k)
         record[f"top{k}"] = value

@@ -8,9 +8,17 @@ from typing import Any
 
 from deploykit.errors import InputError
 from deploykit.manifest import read_manifest
+from deploykit.optional import available
 from deploykit.sources import SourceOptions, load_model
 from deploykit.spec import InputSpec
-from deploykit.targets import default_backend, format_of, get_backend, target_for_file
+from deploykit.targets import (
+    Backend,
+    backends_for,
+    default_backend,
+    format_of,
+    get_backend,
+    target_for_file,
+)
 
 
 @dataclass
@@ -37,10 +45,58 @@ class Subject:
     size_bytes: int | None = None
     manifest: dict[str, Any] | None = None
 
-    def backends(self, wanted: list[str]) -> list[str]:
-        """The wanted backends that run this format, else the format's default backend."""
-        usable = [b for b in wanted if self.fmt in get_backend(b).formats]
-        return usable or [default_backend(self.fmt)]
+    def backends(self, wanted: list[str], formats: set[str]) -> list[tuple[str, str | None]]:
+        """The backends this item gets a row on, each with why it cannot run (None: it can).
+
+        Nothing asked for is dropped silently: a wanted backend that runs this format
+        is measured; one that runs no format in the run (``formats``) gets a failed row
+        saying so, and so does every wanted backend when none of them runs this item.
+        A backend that runs another item's format is left out for this one (mixed runs).
+        Without ``wanted``: :func:`default_backends`.
+        """
+        if not wanted:
+            return [(b, None) for b in default_backends(self.fmt)]
+        runs = [b for b in wanted if self.fmt in get_backend(b).formats]
+        rows = []
+        for name in wanted:
+            backend = get_backend(name)
+            if name in runs:
+                rows.append((name, None))
+            elif not runs or not formats & set(backend.formats):
+                rows.append((name, _cannot_run(name, self.fmt)))
+        return rows
+
+
+def _cannot_run(backend: str, fmt: str) -> str:
+    """Why ``backend`` gets no measurement for a ``fmt`` item, and what runs it."""
+    own = ", ".join(get_backend(backend).formats)
+    able = ", ".join(backends_for(fmt))
+    return f"{backend} runs {own} models, not {fmt} (backends for {fmt}: {able})"
+
+
+def default_backends(fmt: str) -> list[str]:
+    """What runs ``fmt`` when no backend is named: for ONNX every backend installed here.
+
+    ONNX files run on ONNX Runtime, on OpenVINO when it is installed, and on ONNX
+    Runtime's CUDA and TensorRT providers when this ONNX Runtime has them, so the
+    bench shows which one is fastest without being asked. Other formats run on
+    their own runtime (``Backend.default_for``).
+    """
+    if fmt != "onnx":
+        return [default_backend(fmt)]
+    return [b for b in backends_for(fmt) if installed(get_backend(b))]
+
+
+def installed(backend: Backend) -> bool:
+    """Whether ``backend`` can run here: its ONNX Runtime provider exists, else its runtime
+    package is importable (``Backend.runtime``); GPU backends count only through a provider."""
+    if backend.providers:
+        import onnxruntime
+
+        return backend.providers[0] in onnxruntime.get_available_providers()
+    if backend.device != "cpu":
+        return False
+    return backend.runtime is None or available(backend.runtime)
 
 
 def load_source(ref: str, options: SourceOptions):

@@ -33,6 +33,10 @@ def source_options_from(data: dict[str, Any]):
         input_shape=tuple(data["input_shape"]) if data.get("input_shape") else None,
         trust_pickle=bool(data.get("trust_pickle")),
         trust_code=bool(data.get("trust_code")),
+        mean=tuple(data["mean"]) if data.get("mean") else None,
+        std=tuple(data["std"]) if data.get("std") else None,
+        scale=data.get("scale"),
+        channels=data.get("channels"),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from deploykit.bench.api import BenchConfig
-from deploykit.cli.common import console, out
+from deploykit.cli.common import WIDE_HELP, console, out
 from deploykit.errors import InputError
 from deploykit.fileio import refuse_overwriting_inputs
 from deploykit.fleet.request import FleetRequest
@@ -67,6 +67,7 @@ def bench(
     html_path: Annotated[
         Optional[Path], typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,
+    wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
     """Measure latency and accuracy of ITEMS (or a --suite) on each backend, side by side."""
     if suite is not None:
@@ -114,15 +115,12 @@ def bench(
     if fleet.cluster is None and fleet.devices:
         console.print("devices are measured only with --cluster: running on this machine")
     run = _run_with_progress(bench_items, config, paths.get("json"), extra, display, fleet)
-    from deploykit.bench.report import results_table, summary_lines
-
-    out.print(results_table(run))
     from deploykit.bench.devices import matrix_table
+    from deploykit.bench.report import print_report
 
+    print_report(out, run, wide)
     if (matrix := matrix_table(run)) is not None:
         out.print(matrix)
-    for line in summary_lines(run):
-        out.print(line)
     _write_reports(run, paths, title)
 
 
@@ -148,15 +146,23 @@ def _run_with_progress(
     display: BenchDisplay,
     fleet: FleetRequest | None = None,
 ):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from deploykit.bench import run_bench
 
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("benchmarking", total=None)
@@ -164,7 +170,7 @@ def _run_with_progress(
         def on_cell(cell, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
             if cell.status != "ok":
-                console.print(f"[red]failed[/] {cell.key}: {cell.error}")
+                console.print(f"failed {cell.key}: {cell.error}", markup=False, highlight=False)
                 if display.verbose and cell.traceback:
                     console.print(cell.traceback, markup=False, highlight=False)
 

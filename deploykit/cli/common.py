@@ -6,8 +6,18 @@ Options are not declared here: each lives once on its request or config dataclas
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console
 
 console = Console(stderr=True)
-# Tables are wide; when stdout is a file or pipe, don't squeeze them into 80 columns.
-out = Console() if Console().is_terminal else Console(width=200)
+# Tables fit the terminal (deploykit.terminal); a file or pipe gets 200 columns unless COLUMNS says.
+out = Console() if Console().is_terminal or os.environ.get("COLUMNS") else Console(width=200)
+
+WIDE_HELP = "Print every column in one table, however wide (default: fit the terminal)."
+
+
+def note_assumptions(loaded) -> None:
+    """Print, in one line on stderr, what was assumed about a loaded model (its preprocessing)."""
+    if note := loaded.details.get("assumed"):
+        console.print(f"note: {note}", markup=False, highlight=False)

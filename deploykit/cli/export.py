@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from deploykit.cli.common import console, out
+from deploykit.cli.common import console, note_assumptions, out
 from deploykit.export.api import ExportRequest
 from deploykit.export.verify import Tolerance
 from deploykit.options import Partial, declared
 from deploykit.sources import SourceOptions
+from deploykit.terminal import print_lines
 
 
 @declared
@@ -36,8 +37,12 @@ def export(
         request = replace(
             request, tolerance=replace(DEFAULT_TOLERANCES[request.precision], **tolerance)
         )
+    from deploykit.sources import load_model
+
     with console.status(f"exporting {model} to {request.target} {request.precision}"):
-        result = export_model(model, request, source)
+        loaded = load_model(model, source)
+        note_assumptions(loaded)
+        result = export_model(loaded, request)
     manifest = result.manifest
     if as_json:
         out.print_json(json.dumps(manifest.to_dict()))
@@ -60,9 +65,6 @@ def export(
         out.print("[yellow]not verified[/] (--no-verify)")
     budget = manifest.details.get("accuracy_budget")
     if budget:
-        kept = ", ".join(f["layer"] for f in budget["fp32_fallback"]) or "none"
-        out.print(
-            f"accuracy on {budget['n']} {budget['eval']} images: top-1 FP32 "
-            f"{budget['fp32_top1']:.2f}, INT8 {budget['int8_top1']:.2f} (drop {budget['drop']:.2f}, "
-            f"budget {budget['max_drop']}); layers kept in FP32: {kept}"
-        )
+        from deploykit.export.accuracy_budget import budget_lines
+
+        print_lines(out, budget_lines(budget))

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deploykit.cli.common import console, out
+from deploykit.cli.common import console, note_assumptions, out
 from deploykit.finetune import FinetuneRequest
 from deploykit.options import Without, declared
 from deploykit.sources import SourceOptions
@@ -25,32 +25,25 @@ def finetune(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Transfer learning: new head for --num-classes, train on --data, save a reloadable .pt2."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from deploykit.finetune import finetune as run
+    from deploykit.progress import live_steps
     from deploykit.sources import load_model
+    from deploykit.terminal import print_lines
 
-    # --weights belong to the source architecture, so the source keeps its own head width.
-    loaded = load_model(model, source)
-    columns = (
-        TextColumn("[bold]finetune[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps, loss {task.fields[loss]:.3f}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(loaded.name, total=None, loss=float("nan"))
-
-        def progress(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, total=total, loss=loss)
-
-        result = run(loaded, request, output, progress)
+    with live_steps(console, f"finetune {model}: loading the model and --data") as steps:
+        # --weights belong to the source architecture, so the source keeps its own head width.
+        loaded = load_model(model, source)
+        note_assumptions(loaded)
+        result = run(loaded, request, output, steps.progress)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
-        return
-    frozen = ", backbone frozen" if result.frozen_backbone else ""
-    out.print(
-        f"{result.path}: head {result.head} -> {result.num_classes} classes{frozen}; "
-        f"validation top-1 {result.val_top1:.2%} on {result.val_samples} images "
-        f"after {result.epochs} epochs ({result.seconds:.0f} s)"
-    )
+    else:
+        frozen = ", backbone frozen" if result.frozen_backbone else ""
+        out.print(
+            f"{result.path}: head {result.head} -> {result.num_classes} classes{frozen}; "
+            f"validation top-1 {result.val_top1:.2%} on {result.val_samples} images "
+            f"after {result.epochs} epochs ({result.seconds:.0f} s; BatchNorm statistics "
+            "re-estimated)",
+            markup=False,
+        )
+    print_lines(console, [f"warning: {w}" for w in result.warnings])

@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deploykit.cli.common import out
+from deploykit.cli.common import WIDE_HELP, note_assumptions, out
 from deploykit.errors import InputError
 from deploykit.inspect import InspectRequest
 from deploykit.options import declared
 from deploykit.sources import SourceOptions
 from deploykit.targets import format_of
+from deploykit.terminal import Column, fit_table, print_table
 
 # Formats summarised as graphs (deploykit.inspect.graph) rather than loaded as models.
 GRAPH_FORMATS = ("onnx", "tflite")
@@ -44,19 +45,24 @@ def _print_graph(summary) -> None:
     out.print(f"quantized ops: {quant or 'none (float graph)'}")
 
 
-def _print_weights(name: str, report) -> None:
+WEIGHT_COLUMNS = (
+    Column("layer", "left", keep=100, fold=True),
+    Column("type", "left", keep=50),
+    Column("shape", "left", keep=60),
+    Column("params", keep=90),
+    Column("MMACs", keep=80),
+    Column("mean", keep=20),
+    Column("std", keep=30),
+    Column("min", keep=10),
+    Column("max", keep=11),
+    Column("near 0", keep=40),
+)
+
+
+def _print_weights(name: str, report, wide: bool) -> None:
     shape = "x".join(map(str, report.input_shape or ()))
-    table = Table(
-        title=f"{name}: {report.params / 1e6:.3f} M params, {report.macs / 1e6:.1f} M MACs at "
-        f"{shape}, {report.near_zero:.2%} of weights |w| < {report.eps:g}"
-    )
-    table.add_column("layer", no_wrap=True)
-    table.add_column("type")
-    table.add_column("shape")
-    for column in ("params", "MMACs", "mean", "std", "min", "max", "near 0"):
-        table.add_column(column, justify="right")
-    for row in report.layers:
-        table.add_row(
+    rows = [
+        [
             row.name,
             row.type,
             "x".join(map(str, row.shape)),
@@ -67,8 +73,15 @@ def _print_weights(name: str, report) -> None:
             f"{row.min:+.4f}",
             f"{row.max:+.4f}",
             f"{row.near_zero:.1%}",
-        )
-    out.print(table)
+        ]
+        for row in report.layers
+    ]
+    title = (
+        f"{name}: {report.params / 1e6:.3f} M params, {report.macs / 1e6:.1f} M MACs at "
+        f"{shape}, {report.near_zero:.2%} of weights |w| < {report.eps:g}"
+    )
+    table = fit_table(WEIGHT_COLUMNS, rows, None if wide else out.width, title)
+    print_table(out, table, wide)
 
 
 def _tensorboard(loaded, request: InspectRequest, as_json: bool) -> None:
@@ -104,6 +117,7 @@ def inspect(
     request: InspectRequest,
     source: SourceOptions,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
 ) -> None:
     """Look inside a model: weight statistics per layer, feature maps, or a graph summary."""
     feature_maps, layers = request.feature_maps, request.layers
@@ -126,6 +140,7 @@ def inspect(
     from deploykit.sources import load_model
 
     loaded = load_model(model, source)
+    note_assumptions(loaded)
     if loaded.kind != "torch":
         raise InputError(
             f"{model} is a {loaded.kind} model; per-layer inspection needs torch",
@@ -158,4 +173,4 @@ def inspect(
     if as_json:
         out.print_json(json.dumps({"model": loaded.name, **report.to_dict()}))
     else:
-        _print_weights(loaded.name, report)
+        _print_weights(loaded.name, report, wide)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deploykit.cli.common import console, out
+from deploykit.cli.common import console, note_assumptions, out
 from deploykit.options import Without, declared
 from deploykit.prune.config import PruneConfig
 from deploykit.sources import SourceOptions
@@ -31,8 +31,13 @@ def prune(
     from deploykit.prune.api import output_path
 
     output_path(output, "model", 0)  # a bad -o fails before any work
-    with console.status(f"pruning {model}") as status:
-        result = run_prune(model, config, source, log=status.update, show_progress=False)
+    from deploykit.progress import live_steps
+    from deploykit.sources import load_model
+
+    with live_steps(console, f"pruning {model}") as steps:
+        loaded = load_model(model, source)
+        note_assumptions(loaded)
+        result = run_prune(loaded, config, log=steps.say, progress=steps.progress)
     path = save(result, output)
     if as_json:
         manifest = read_manifest(path)

@@ -16,6 +16,7 @@ __all__ = ["Dataset", "image_folder", "load_dataset", "npz_arrays", "read_image"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 DIGITS_TEST_SIZE = 400
 SPLITS = ("train", "test", "all")
+MIXED_SIZE = 256  # images of different sizes are read at this square size
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,14 @@ def digits(split: str = "test") -> Dataset:
     return Dataset(images[index], labels[index], classes, f"digits:{split}")
 
 
-def image_folder(root: Path, split: str = "test", size: int = 256) -> Dataset:
+def image_folder(root: Path, split: str = "test", size: int | None = None) -> Dataset:
     """An ImageFolder (one sub-folder per class) read into memory.
 
     A ``train``/``val``/``test`` sub-folder is used when present; otherwise the
-    folder is split 80/20 with a fixed seed. Images are read at ``size`` square
-    so that the spec's own resize and crop can follow.
+    folder is split 80/20 with a fixed seed. Images keep their native size when
+    they all share one (the spec's own resize and crop follow in ``prepare``);
+    otherwise, or when ``size`` is given, they are read at ``size`` (256) square.
+    A folder of 8x8 PNGs stays 8x8 in memory instead of 256x256 float32.
     """
     if split != "all":
         for name in (split, "val" if split == "test" else split):
@@ -103,7 +106,10 @@ def image_folder(root: Path, split: str = "test", size: int = 256) -> Dataset:
         index = _split(labels, split, max(len(classes), len(files) // 5), seed=0)
     else:
         index = np.arange(len(files))
-    images = np.stack([read_image(files[i][0], size) for i in index])
+    read = [read_image(files[i][0], size) for i in index]
+    if len({image.shape for image in read}) > 1:
+        read = [read_image(files[i][0], MIXED_SIZE) for i in index]
+    images = np.stack(read)
     return Dataset(images, labels[index], tuple(classes), f"{root}:{split}")
 
 
@@ -212,3 +218,27 @@ def load_dataset(ref: str, split: str = "test", limit: int | None = None) -> Dat
         f"unknown dataset {ref!r}",
         "use 'digits', an ImageFolder directory, or a .npz file with images under 'x'",
     )
+
+
+def write_image_folder(dataset: Dataset, root: Path, size: int | None = None) -> Path:
+    """Write ``dataset`` as an ImageFolder of 8-bit PNGs: ``root/<class>/<index>.png``.
+
+    Args:
+        dataset: labelled images (unlabelled ones are skipped).
+        root: the folder to create (it may exist; files of the same name are replaced).
+        size: resize each image to this square size (None: keep its size).
+    """
+    from PIL import Image
+
+    root = Path(root)
+    for index, (image, label) in enumerate(zip(dataset.images, dataset.labels, strict=True)):
+        if label < 0:
+            continue
+        folder = root / dataset.classes[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        picture = Image.fromarray(pixels[0] if len(pixels) == 1 else pixels.transpose(1, 2, 0))
+        if size:
+            picture = picture.resize((size, size), Image.BILINEAR)
+        picture.save(folder / f"{index:05d}.png")
+    return root

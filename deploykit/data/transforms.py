@@ -42,6 +42,8 @@ def prepare(images: np.ndarray, spec: InputSpec, chunk: int = 256) -> np.ndarray
         block = images[start : start + chunk].astype(np.float32, copy=False)
         if block.shape[1] != channels:
             block = np.repeat(block[:, :1], channels, axis=1)
+        if pre.channel_order == "BGR":
+            block = block[:, ::-1]
         if pre.resize:
             h, w = block.shape[2:]
             scale = pre.resize / min(h, w)

@@ -10,6 +10,13 @@ between a producer and a consumer), which reverting one layer at a time from
 the fully quantized model cannot see. The most sensitive layers then fall back
 to FP32 one by one until the drop is within budget, or the budget is refused
 as unreachable.
+
+"Within budget" is judged as ``deploykit bench`` judges a loss: with McNemar's
+exact test on the images only one of FP32 and INT8 got right. A drop larger than
+the budget that is not significant on this set (a handful of images either way)
+is within it, so no layer goes back to FP32 to win back one image of noise. The
+record says how finely the set resolves accuracy: one image in points, and the
+smallest loss that could be significant at all.
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from deploykit.bench.stats import PairedComparison, mcnemar_exact, paired
 from deploykit.errors import VerificationError
+from deploykit.metrics import class_mismatch, label_classes
+
+ALPHA = 0.05
 
 # Quantizes with the given node names kept in FP32 and returns the model's path.
 Quantize = Callable[[list[str]], Path]
@@ -83,6 +94,32 @@ def top1(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((scores.argmax(1) == labels).mean() * 100.0)
 
 
+def resolution(n: int, alpha: float = ALPHA) -> dict[str, Any]:
+    """How finely ``n`` images resolve top-1: one image in points, and the smallest
+    loss (images, points) that McNemar's test could call significant at ``alpha``
+    (every discordant image going the same way)."""
+    images = next((k for k in range(1, n + 1) if mcnemar_exact(k, 0) < alpha), n + 1)
+    return {
+        "image_points": round(100.0 / n, 4) if n else None,
+        "min_significant_images": images,
+        "min_significant_points": round(100.0 * images / n, 3) if n else None,
+    }
+
+
+def within_budget(
+    reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray, max_drop: float
+) -> tuple[bool, PairedComparison]:
+    """Whether the candidate's top-1 loss is within ``max_drop`` points or not significant.
+
+    Args:
+        reference: FP32 logits; candidate: INT8 logits, on the same images.
+        labels: the images' labels.
+        max_drop: allowed top-1 drop in percentage points.
+    """
+    test = paired(reference.argmax(1) == labels, candidate.argmax(1) == labels, ALPHA)
+    return -test.delta * 100.0 <= max_drop or not test.regressed, test
+
+
 def _rank(
     quantize: Quantize,
     kept: list[str],
@@ -110,7 +147,7 @@ def fit_budget(
     kept: list[str],
     progress: Callable[[str], None] | None = None,
 ) -> BudgetResult:
-    """Fall back the most sensitive layers until INT8 top-1 is within ``max_drop`` points.
+    """Fall back the most sensitive layers until INT8 top-1 is within budget (:func:`within_budget`).
 
     Args:
         fp32: the FP32 model the drop is measured against.
@@ -128,18 +165,23 @@ def fit_budget(
     reference = logits(fp32, data.x)
     fp32_top1 = top1(reference, data.labels)
     path = quantize(kept)
-    int8_top1 = top1(logits(path, data.x), data.labels)
+    scores = logits(path, data.x)
+    int8_top1 = top1(scores, data.labels)
+    warning = class_mismatch(reference.shape[1], label_classes(data.labels), data.name)
     record: dict[str, Any] = {
         "eval": data.name,
         "n": len(data.labels),
         "max_drop": max_drop,
         "fp32_top1": round(fp32_top1, 3),
         "int8_top1_all_layers": round(int8_top1, 3),
+        "resolution": resolution(len(data.labels)),
+        "warnings": [warning] if warning else [],
     }
     fallback: list[str] = []
-    if fp32_top1 - int8_top1 > max_drop:
+    ok, test = within_budget(reference, scores, data.labels, max_drop)
+    if not ok:
         pool = [c for c in candidates if c["node"] not in kept]
-        say(f"INT8 top-1 {int8_top1:.2f} vs FP32 {fp32_top1:.2f}: ranking {len(pool)} layers")
+        say(f"INT8 top-1 {int8_top1:.2f} % vs FP32 {fp32_top1:.2f} %: ranking {len(pool)} layers")
         ranking = _rank(quantize, kept, pool, data, reference)
         record["sensitivity"] = [
             {
@@ -154,15 +196,17 @@ def fit_budget(
         for layer in ranking:
             fallback.append(layer["node"])
             path = quantize([*kept, *fallback])
-            int8_top1 = top1(logits(path, data.x), data.labels)
-            say(f"{layer['layer']} in FP32: top-1 {int8_top1:.2f}")
-            if fp32_top1 - int8_top1 <= max_drop:
+            scores = logits(path, data.x)
+            int8_top1 = top1(scores, data.labels)
+            say(f"{layer['layer']} in FP32: top-1 {int8_top1:.2f} %")
+            ok, test = within_budget(reference, scores, data.labels, max_drop)
+            if ok:
                 break
         else:
             raise VerificationError(
-                f"INT8 cannot meet --max-accuracy-drop {max_drop}: top-1 {int8_top1:.2f} vs "
-                f"FP32 {fp32_top1:.2f} on {data.name} even with all {len(pool)} weighted "
-                "layers in FP32",
+                f"INT8 cannot meet --max-accuracy-drop {max_drop}: top-1 {int8_top1:.2f} % vs "
+                f"FP32 {fp32_top1:.2f} % on {data.name} even with all {len(pool)} weighted "
+                "layers in FP32" + (f" ({warning})" if warning else ""),
                 "raise the budget, try --calib-method entropy or percentile, or export fp16",
             )
     layers = {c["node"]: c["layer"] for c in candidates}
@@ -170,7 +214,28 @@ def fit_budget(
         {
             "int8_top1": round(int8_top1, 3),
             "drop": round(fp32_top1 - int8_top1, 3),
+            "paired": test.to_dict(),
             "fp32_fallback": [{"node": n, "layer": layers.get(n, n)} for n in fallback],
         }
     )
     return BudgetResult(path, fallback, record)
+
+
+def budget_lines(record: dict[str, Any]) -> list[str]:
+    """What the CLI prints about a budget: figures with units, the set's resolution, warnings."""
+    kept = ", ".join(f["layer"] for f in record["fp32_fallback"]) or "none"
+    lines = [
+        f"accuracy on {record['n']} {record['eval']} images: top-1 FP32 "
+        f"{record['fp32_top1']:.2f} %, INT8 {record['int8_top1']:.2f} % (drop "
+        f"{record['drop']:.2f} points, budget {record['max_drop']:g}); layers kept in FP32: {kept}"
+    ]
+    if res := record.get("resolution"):
+        test = record.get("paired") or {}
+        lines.append(
+            f"one image is {res['image_points']:.2f} points on this set; a loss under "
+            f"{res['min_significant_images']} images ({res['min_significant_points']:.2f} points) "
+            "cannot be told from noise (McNemar, as bench judges it)"
+            + (f"; this drop: p={test['p_value']:.2g}" if test else "")
+        )
+    lines += [f"warning: {w}" for w in record.get("warnings", [])]
+    return lines

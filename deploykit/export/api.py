@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.export.verify import DEFAULT_TOLERANCES, Tolerance, check
 from deploykit.fileio import atomic_files, check_file_name, ensure_dir, sha256_file
-from deploykit.manifest import Manifest, manifest_path
+from deploykit.manifest import Manifest, manifest_path, read_manifest
 from deploykit.options import check_options, option, parse_pairs
 from deploykit.runners import RunnerOptions, open_runner
 from deploykit.sources import LoadedModel, SourceOptions, load_model
@@ -47,6 +49,7 @@ class ExportRequest:
         eval_data: labelled dataset for the accuracy budget.
         keep_fp32: node names or op types kept in FP32 when quantizing.
         options: target-specific settings (workspace, delegate, int8 I/O, ...).
+        force: replace an existing artifact that a different export wrote.
     """
 
     target: str = option("onnx", "Export target.", flag="--to", choices=lambda: tuple(TARGETS))
@@ -82,6 +85,9 @@ class ExportRequest:
         + ").",
         flag="--option",
         parse=parse_pairs,
+    )
+    force: bool = option(
+        False, "Replace an existing artifact that a different export wrote.", suite=False
     )
 
     def __post_init__(self) -> None:
@@ -122,15 +128,58 @@ class ExportResult:
 
 
 def artifact_name(loaded: LoadedModel, request: ExportRequest) -> str:
-    """Default file name: ``resnet18.onnx``, ``resnet18_int8.onnx``, ``resnet18_fp16_tflite.tflite``."""
+    """Default file name: the model, then what sets the artifact apart from the plain export.
+
+    ``resnet18.onnx``, ``resnet18_int8.onnx``, ``resnet18_fp16_tflite.tflite``,
+    ``resnet18_int8_io-int8_tflite.tflite`` (a ``--option`` away from its default),
+    ``resnet18_int8_drop1.onnx`` (an accuracy budget).
+    """
     target = get_target(request.target)
     parts = [request.name or loaded.name]
     if request.name is None:
         if request.precision != "fp32":
             parts.append(request.precision.replace("-", "_"))
+        defaults = target.resolve_options({})
+        parts += [
+            f"{key}-{value}"
+            for key, value in sorted(request.options.items())
+            if value != defaults.get(key)
+        ]
+        if request.max_accuracy_drop is not None:
+            parts.append(f"drop{request.max_accuracy_drop:g}")
         if request.target != "onnx":
             parts.append(request.target)
     return "_".join(parts) + target.suffix
+
+
+# Request fields that do not change the artifact's bytes (only whether and how it is checked).
+_NOT_IN_KEY = ("out_dir", "name", "force", "verify", "tolerance", "verify_data", "verify_samples")
+
+
+def export_key(loaded: LoadedModel, request: ExportRequest) -> str:
+    """A hash of what makes an artifact: the source (with its weights' hash) and the request."""
+    record = {k: v for k, v in asdict(request).items() if k not in _NOT_IN_KEY}
+    if request.calib is not None and Path(request.calib).is_file():
+        record["calib_sha256"] = sha256_file(Path(request.calib))
+    text = json.dumps({"source": loaded.source, "request": record}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_overwrite(final: Path, key: str, force: bool) -> None:
+    """Refuse to replace ``final`` when a different export wrote it, unless ``force``.
+
+    Re-running the same export (same source, same request) replaces its own file.
+    """
+    if force or not final.exists():
+        return
+    manifest = read_manifest(final)
+    if manifest is not None and manifest.details.get("export_key") == key:
+        return
+    raise InputError(
+        f"{final} exists and was written by a different export (another source, weights "
+        "or options)",
+        "pass --force to replace it, or --name to write beside it",
+    )
 
 
 def verification_samples(spec: InputSpec, data: str, count: int) -> np.ndarray:
@@ -188,6 +237,12 @@ def export_model(
         raise InputError(
             "--max-accuracy-drop needs a labelled set", "add --eval digits or a folder"
         )
+    if request.max_accuracy_drop is not None and target.name == "tflite":
+        raise InputError(
+            "--max-accuracy-drop works on ONNX and TensorRT INT8 (layers fall back in the Q/DQ "
+            "graph); the TFLite converter has no per-layer fallback here",
+            "drop --max-accuracy-drop, or export --to onnx with it and bench both",
+        )
     loaded = model if isinstance(model, LoadedModel) else load_model(model, source)
     notes = {}
     if request.dynamic_batch and not loaded.spec.dynamic_batch:
@@ -198,6 +253,8 @@ def export_model(
         )
     out_dir = ensure_dir(Path(request.out_dir))
     final = out_dir / artifact_name(loaded, request)
+    key = export_key(loaded, request)
+    check_overwrite(final, key, request.force)
     builder = importlib.import_module(target.module)
     # Artifact, companions and manifest are renamed into place together, or none is.
     with atomic_files(final, manifest_path(final), companions=target.companions) as (
@@ -217,7 +274,7 @@ def export_model(
             verification=verification,
             calibration=info.calibration,
             device=info.device,
-            details={**notes, **info.details},
+            details={**notes, **info.details, "export_key": key},
             num_classes=loaded.num_classes,
             companions={
                 final.with_suffix(s).name: sha256_file(tmp.with_suffix(s))

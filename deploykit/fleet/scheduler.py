@@ -84,7 +84,7 @@ def run_on_fleet(
             or device patterns that match nothing.
     """
     ray_module()
-    data, groups = plan_groups(items, config)
+    data, groups, _refused = plan_groups(items, config)  # fleet rows: runnable cells only
     groups = _engine_groups(groups)
     with connected(fleet.cluster) as ray:
         devices, columns = _resolve(ray, fleet)

@@ -17,7 +17,7 @@ from deploykit.errors import InputError
 from deploykit.prune.config import PruneConfig
 from deploykit.prune.report import ModelFacts, PruneReport
 from deploykit.spec import InputSpec
-from deploykit.train import TrainConfig
+from deploykit.train import Progress, TrainConfig
 
 Log = Callable[[str], None]
 
@@ -107,6 +107,7 @@ def prune(
     source: Any = None,
     log: Log | None = None,
     show_progress: bool = False,
+    progress: Progress | None = None,
 ) -> PruneResult:
     """Prune a torch model to ``config``'s target; fine-tune and measure it.
 
@@ -117,6 +118,8 @@ def prune(
         source: ``SourceOptions`` for loading a reference.
         log: called with one line per stage (None: quiet).
         show_progress: show a rich progress bar while fine-tuning.
+        progress: called as ``progress(step, total_steps, loss)`` while fine-tuning
+            (a caller's own display; ``show_progress`` wins for the final fine-tune).
 
     Raises:
         DeployKitError: bad settings, a non-torch model, or an unreachable MACs target.
@@ -177,7 +180,7 @@ def prune(
         )
         say(f"step {pruner.done}/{steps}: {target.state.kind} {target.state.value:.4g}")
         if config.finetune and target.state.kind == "ratio" and not pruner.exhausted:
-            tune(1)
+            tune(1, progress)
     if not met and target.state.kind == "macs":
         raise target.unreachable()
     if target.state.kind == "latency_ms" and not history:
@@ -186,7 +189,7 @@ def prune(
     if config.finetune:
         say(f"fine-tuning on {config.finetune} for {config.epochs} epochs")
         with ft.progress_bar("fine-tuning") if show_progress else contextlib.nullcontext() as bar:
-            tune(config.epochs, bar)
+            tune(config.epochs, bar or progress)
     module.eval()
     say("measuring the pruned model")
     after = _facts(module, spec, config, latency)

@@ -66,19 +66,8 @@ def labelled_batches(spec: InputSpec, data: str, count: int, batch_size: int = 3
 
 @contextlib.contextmanager
 def progress_bar(description: str, console: Any = None) -> Iterator[Progress]:
-    """A rich progress bar, yielded as a ``progress(step, total, loss)`` callback."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    """A progress bar (:func:`deploykit.progress.live_steps`), yielded as ``progress(step, total, loss)``."""
+    from deploykit.progress import live_steps
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.3f}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(description, total=None, loss=float("nan"))
-
-        def update(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, total=total, loss=loss)
-
-        yield update
+    with live_steps(console, description) as steps:
+        yield steps.progress

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from deploykit.errors import InputError, ModelLoadError
 from deploykit.options import check_options, option
-from deploykit.spec import InputSpec, parse_shape
+from deploykit.spec import ASSUMED_PREPROCESS, InputSpec, parse_shape
 
 # File format (from the capability table) -> module whose ``load(ref, options)`` builds a LoadedModel.
 _FILE_LOADERS = {
@@ -30,6 +30,10 @@ class SourceOptions:
         input_shape: overrides the default input shape (NCHW, or NHWC for Keras).
         trust_pickle: allow unpickling whole-model checkpoints (runs code from the file).
         trust_code: allow Keras Lambda layers and custom objects (runs code from the file).
+        mean, std: per-channel normalisation in pixel units of ``scale`` (default: what the
+            model records, else ImageNet's, said in one line).
+        scale: pixels run 0..scale before ``mean``/``std`` (1: [0, 1]; 255: 8-bit values).
+        channels: channel order the model expects, RGB or BGR.
     """
 
     num_classes: int | None = option(None, "Classifier width (default: the model's).", min=1)
@@ -42,6 +46,26 @@ class SourceOptions:
     )
     trust_code: bool = option(
         False, "Allow Keras Lambda layers and custom objects (runs code from the file)."
+    )
+    mean: tuple[float, ...] | None = option(
+        None, "Per-channel mean, in units of --scale (default: the model's own, else ImageNet's)."
+    )
+    std: tuple[float, ...] | None = option(
+        None,
+        "Per-channel std, in units of --scale (default: the model's own, else ImageNet's).",
+        min=0,
+        exclusive=True,
+    )
+    scale: float | None = option(
+        None,
+        "Pixel range --mean and --std are given in: 1 ([0, 1]) or 255 (8-bit values).",
+        min=0,
+        exclusive=True,
+    )
+    channels: str | None = option(
+        None,
+        "Channel order the model expects (default: the model's own, else RGB).",
+        choices=("RGB", "BGR"),
     )
 
     def __post_init__(self) -> None:
@@ -123,5 +147,35 @@ def load_model(ref: str, options: SourceOptions | None = None) -> LoadedModel:
     """
     if not ref:
         raise ModelLoadError("no model given", "name a model, e.g. resnet18 or out/model.onnx")
-    module = importlib.import_module(_loader_for(ref))
-    return module.load(ref, options or SourceOptions())
+    options = options or SourceOptions()
+    loaded = importlib.import_module(_loader_for(ref)).load(ref, options)
+    return with_preprocessing(loaded, options)
+
+
+def with_preprocessing(loaded: LoadedModel, options: SourceOptions) -> LoadedModel:
+    """Lay ``--mean``/``--std``/``--scale``/``--channels`` over the model's preprocessing.
+
+    Without them, a model whose loader had to assume ImageNet's recipe gets
+    ``details["assumed"]``: the one line the CLI prints about it.
+    """
+    given = (options.mean, options.std, options.scale, options.channels)
+    pre = loaded.spec.preprocess
+    if all(v is None for v in given):
+        if pre is ASSUMED_PREPROCESS:
+            loaded.details["assumed"] = (
+                f"{loaded.name} records no preprocessing: assumed RGB in [0, 1] normalised with "
+                f"ImageNet mean {list(pre.mean)} and std {list(pre.std)} (set --mean, --std, "
+                "--scale, --channels if it was trained otherwise)"
+            )
+        return loaded
+    channels = loaded.spec.channels
+    for flag, values in (("--mean", options.mean), ("--std", options.std)):
+        if values is not None and len(values) not in (1, channels):
+            raise InputError(
+                f"{flag} has {len(values)} values; {loaded.name} has {channels} channels",
+                f"give 1 or {channels} comma-separated values",
+            )
+    spec = replace(loaded.spec, preprocess=pre.override(*given))
+    loaded.spec = spec
+    loaded.details.pop("assumed", None)
+    return loaded

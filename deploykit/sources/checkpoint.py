@@ -6,7 +6,7 @@ from deploykit.errors import ModelLoadError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.sources.base import LoadedModel, SourceOptions
 from deploykit.sources.torch_common import output_classes
-from deploykit.spec import InputSpec, Preprocess
+from deploykit.spec import ASSUMED_PREPROCESS, InputSpec
 
 DEFAULT_SHAPE = (1, 3, 224, 224)
 
@@ -30,7 +30,7 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
             f"{path} holds a {type(model).__name__}, not a whole model",
             "for a state_dict pass the architecture name with --weights FILE",
         )
-    spec = InputSpec(shape=options.input_shape or DEFAULT_SHAPE, preprocess=Preprocess())
+    spec = InputSpec(shape=options.input_shape or DEFAULT_SHAPE, preprocess=ASSUMED_PREPROCESS)
     model.eval()
     classes = output_classes(model, spec)
     source = {"ref": str(path), "kind": "pickle", "sha256": sha256_file(path), "trusted": True}

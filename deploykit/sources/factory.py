@@ -10,7 +10,7 @@ from pathlib import Path
 from deploykit.errors import ModelLoadError
 from deploykit.sources.base import LoadedModel, SourceOptions
 from deploykit.sources.torch_common import load_state_dict, output_classes
-from deploykit.spec import InputSpec, Preprocess
+from deploykit.spec import ASSUMED_PREPROCESS, InputSpec
 
 DEFAULT_SHAPE = (1, 3, 224, 224)
 
@@ -63,7 +63,7 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
     if options.weights:
         source["weights"] = str(options.weights)
         source["sha256"] = load_state_dict(model, options.weights)
-    spec = InputSpec(shape=options.input_shape or DEFAULT_SHAPE, preprocess=Preprocess())
+    spec = InputSpec(shape=options.input_shape or DEFAULT_SHAPE, preprocess=ASSUMED_PREPROCESS)
     model.eval()
     classes = output_classes(model, spec)
     name = ref.partition(":")[2]

@@ -15,16 +15,11 @@ from deploykit.errors import InputError, ModelLoadError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
-from deploykit.spec import InputSpec, Preprocess
+from deploykit.spec import ASSUMED_PREPROCESS, InputSpec, Preprocess
 from deploykit.tensorflow_compat import import_keras, keras_application_names
 from deploykit.untrusted import check_zip
 
 DEFAULT_HW = (224, 224)
-
-# keras.applications that expect inputs in [-1, 1] ("tf" mode) or raw 0..255
-# (their preprocessing is a layer inside the model); the rest use ImageNet mean/std.
-_TF_MODE = re.compile(r"^(MobileNet|MobileNetV2|Xception|InceptionV3|InceptionResNetV2|NASNet)")
-_RAW_255 = re.compile(r"^(MobileNetV3|EfficientNet|ConvNeXt|RegNet)")
 
 
 def _nhwc_shape(shape: tuple[Any, ...], ref: str) -> tuple[int, int, int, int]:
@@ -81,7 +76,7 @@ def from_model(
     return LoadedModel(
         "keras",
         Path(name).stem,
-        _spec(shape, Preprocess()),
+        _spec(shape, ASSUMED_PREPROCESS),
         source or {"ref": ref, "kind": "keras-factory", "sha256": None},
         model=model,
         num_classes=int(model.outputs[0].shape[-1]),
@@ -122,12 +117,32 @@ def _load_saved(ref: str, options: SourceOptions) -> LoadedModel:
     return loaded
 
 
-def _preprocess_for(name: str) -> Preprocess:
-    if _TF_MODE.match(name):
-        return Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-    if _RAW_255.match(name):
-        return Preprocess(mean=(0.0, 0.0, 0.0), std=(1 / 255, 1 / 255, 1 / 255))
-    return Preprocess()
+def _preprocess_for(factory: Any) -> Preprocess:
+    """The recipe of a keras.applications model, read from its own ``preprocess_input``.
+
+    Each application module has a ``preprocess_input`` in one of Keras' modes: ``caffe``
+    (BGR, ImageNet means on 0..255: VGG, ResNet), ``tf`` ([-1, 1]: MobileNet, Inception,
+    ResNetV2), ``torch`` (ImageNet mean/std: DenseNet) or none (0..255 in, the rescaling is
+    a layer: EfficientNet, ConvNeXt, MobileNetV3). Rather than keep a table of names, the
+    function is probed: black, then each channel at 255, gives its per-channel offset,
+    slope and channel order, which are exactly this record's mean, std and order.
+    """
+    import importlib
+
+    import numpy as np
+
+    preprocess_input = importlib.import_module(factory.__module__).preprocess_input
+    probes = np.zeros((4, 1, 1, 3), np.float32)
+    for channel in range(3):
+        probes[1 + channel, 0, 0, channel] = 255.0
+    out = np.asarray(preprocess_input(probes.copy()), np.float64).reshape(4, 3)
+    offset, moved = out[0], out[1:] - out[0]  # moved[j, c]: output c when input j is 255
+    source = moved.argmax(axis=0) if (moved >= 0).all() else np.abs(moved).argmax(axis=0)
+    slope = moved[source, range(3)]  # output change per unit of [0, 1] input
+    order = "BGR" if list(source) == [2, 1, 0] else "RGB"
+    std = tuple(float(f"{1.0 / v:.6g}") for v in slope)
+    mean = tuple(float(f"{-b / v:.6g}") + 0.0 for b, v in zip(offset, slope, strict=True))
+    return Preprocess(mean=mean, std=std, channel_order=order)
 
 
 def _application(ref: str, options: SourceOptions) -> LoadedModel:
@@ -157,7 +172,7 @@ def _application(ref: str, options: SourceOptions) -> LoadedModel:
         raise ModelLoadError(f"cannot build keras:{name} ({first_line(exc)})") from None
     source = {"ref": ref, "kind": "keras-application", "sha256": None, "weights": None}
     loaded = from_model(model, ref, options, source)
-    loaded.spec = _spec(shape, _preprocess_for(name))
+    loaded.spec = _spec(shape, _preprocess_for(factory))
     return loaded
 
 

@@ -9,7 +9,7 @@ from deploykit.errors import ModelLoadError, first_line
 from deploykit.fileio import existing_file, sha256_file
 from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
-from deploykit.spec import InputSpec, Preprocess, spec_for_shape
+from deploykit.spec import ASSUMED_PREPROCESS, InputSpec, spec_for_shape
 
 _SUPPORTED = "deploykit supports one float32 image input, N x C x H x W or N x H x W x C"
 MAX_SIDE = 16384
@@ -122,7 +122,7 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
         _check_manifest_shape(model, spec, path)
     else:
         shape = options.input_shape or graph_input_shape(model)
-        spec = spec_for_shape(shape, Preprocess())
+        spec = spec_for_shape(shape, ASSUMED_PREPROCESS)
         num_classes = None
     if options.input_shape and manifest is not None:
         spec = InputSpec(shape=options.input_shape, layout=spec.layout, preprocess=spec.preprocess)

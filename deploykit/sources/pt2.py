@@ -11,7 +11,7 @@ from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
 from deploykit.sources.pt2_check import read_checked
 from deploykit.sources.torch_common import output_classes
-from deploykit.spec import InputSpec, Preprocess
+from deploykit.spec import ASSUMED_PREPROCESS, InputSpec
 
 
 def load_program(path: Path, trust_pickle: bool = False):
@@ -71,7 +71,7 @@ def load(ref: str, options: SourceOptions) -> LoadedModel:
     else:
         if example is None and not options.input_shape:
             raise ModelLoadError(f"{path} has no image input", "pass --input-shape")
-        spec = InputSpec(shape=options.input_shape or example[0], preprocess=Preprocess())
+        spec = InputSpec(shape=options.input_shape or example[0], preprocess=ASSUMED_PREPROCESS)
     if options.input_shape:
         spec = InputSpec(shape=options.input_shape, preprocess=spec.preprocess)
     if example is not None and not example[1]:

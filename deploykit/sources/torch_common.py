@@ -32,11 +32,33 @@ def load_state_dict(module: Any, weights: Path) -> str:
     try:
         module.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
-        first = first_line(exc)
         raise ModelLoadError(
-            f"weights {path} do not fit the model ({first})", "check --num-classes and the model"
+            f"weights {path} do not fit the model ({_misfit(module, state) or first_line(exc)})",
+            "check --num-classes and the model",
         ) from None
     return sha256_file(path)
+
+
+def _misfit(module: Any, state: Any) -> str | None:
+    """The first tensor whose shape differs, e.g. ``fc.weight is 10x512 in the file, 1000x512
+    in the model (--num-classes 10?)``; else the missing and unexpected names."""
+    if not isinstance(state, dict):
+        return None
+    own = module.state_dict()
+    differ = [k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
+    if differ:
+        key = differ[0]
+        have, want = ("x".join(map(str, t.shape)) for t in (state[key], own[key]))
+        text = f"{key} is {have} in the file, {want} in the model"
+        head = [k for k in own if k.endswith("weight")][-1]
+        if key == head:  # the classifier: a checkpoint for another number of classes
+            text += f" (--num-classes {state[key].shape[0]}?)"
+        return text + (f", and {len(differ) - 1} more" if len(differ) > 1 else "")
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        return f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+    return None
 
 
 def output_classes(module: Any, spec: InputSpec) -> int:

@@ -103,7 +103,14 @@ def test_cli_reports_failed_cells_and_keeps_going(smoke_onnx, crashing_backends,
 
 
 def test_in_process_mode_measures_the_same_cells(smoke_onnx):
-    config = BenchConfig(batch_sizes=(1, 4), timing=QUICK, limit=32, isolate=False, threads=1)
+    config = BenchConfig(
+        backends=("onnxruntime",),
+        batch_sizes=(1, 4),
+        timing=QUICK,
+        limit=32,
+        isolate=False,
+        threads=1,
+    )
     run = run_bench([str(smoke_onnx)], config)
     assert [(c.backend, c.batch, c.status) for c in run.cells] == [
         ("onnxruntime", 1, "ok"),

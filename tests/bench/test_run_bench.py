@@ -6,8 +6,10 @@ import pytest
 
 from deploykit.bench import BenchConfig, TimingConfig, run_bench
 from deploykit.bench.results import read_results
+from deploykit.bench.subjects import default_backends
 from deploykit.errors import InputError
 from deploykit.export import ExportRequest, export_model
+from deploykit.optional import available
 from deploykit.sources.pt2 import save_program
 
 QUICK = TimingConfig(warmup_iters=2, warmup_s=0.0, min_iters=5, min_s=0.05)
@@ -30,11 +32,14 @@ def artifacts(tmp_path_factory, trained_resnet):
 def test_torch_reference_and_onnx_agree_and_classify(artifacts, tmp_path):
     pt2, onnx = artifacts
     run = run_bench([str(pt2), str(onnx)], BenchConfig(batch_sizes=(1, 4), timing=QUICK, limit=200))
+    # Without --backend, an ONNX file runs on every installed backend that runs ONNX.
+    onnx_backends = default_backends("onnx")
+    assert onnx_backends[0] == "onnxruntime"
+    assert ("openvino" in onnx_backends) == available("openvino")
     assert [(c.backend, c.batch) for c in run.cells] == [
         ("torch", 1),
         ("torch", 4),
-        ("onnxruntime", 1),
-        ("onnxruntime", 4),
+        *[(b, batch) for b in onnx_backends for batch in (1, 4)],
     ]
     assert all(c.status == "ok" for c in run.cells)
     ref, ort_cell = run.cells[0], run.cells[2]

@@ -171,7 +171,11 @@ def test_accuracy_budget_falls_back_hostile_layers(trained_resnet, calib, work, 
     budget = result.manifest.details["accuracy_budget"]
     layers = [f["layer"] for f in budget["fp32_fallback"]]
     assert budget["int8_top1_all_layers"] < 50 <= budget["int8_top1"]
-    assert budget["drop"] <= 1.0 and "stages.0.conv2" in layers and len(layers) <= 3
+    # Within budget as bench judges it: at most 1 point, or a loss the paired test cannot
+    # tell from noise on these 400 images.
+    assert budget["drop"] <= 1.0 or not budget["paired"]["regressed"]
+    assert "stages.0.conv2" in layers and len(layers) <= 3
+    assert budget["resolution"]["min_significant_images"] == 6
     acc, _ = top1(result.artifact, result.manifest.input, digits_test)
     assert acc == pytest.approx(budget["int8_top1"])
 

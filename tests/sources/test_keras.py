@@ -82,3 +82,21 @@ def test_factory_returning_a_keras_model(tmp_path, monkeypatch):
     loaded = load_model("my_keras_models:tiny", SourceOptions(num_classes=7))
     assert loaded.kind == "keras" and loaded.num_classes == 7 and loaded.name == "tiny"
     assert loaded.spec.shape == (1, 16, 16, 3) and loaded.spec.layout == "NHWC"
+
+
+@pytest.mark.parametrize(
+    ("name", "mean", "std", "order"),
+    [
+        ("ResNet50", (0.4076, 0.458, 0.485), (1 / 255,) * 3, "BGR"),  # caffe mode
+        ("ResNet50V2", (0.5,) * 3, (0.5,) * 3, "RGB"),  # tf mode
+        ("DenseNet121", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "RGB"),  # torch mode
+        ("EfficientNetB0", (0.0,) * 3, (1 / 255,) * 3, "RGB"),  # 0..255 in, rescaled inside
+    ],
+)
+def test_keras_applications_use_their_own_preprocess_input(name, mean, std, order):
+    """The recipe is read from each application's preprocess_input, not from a name table."""
+    from deploykit.sources.keras import _preprocess_for
+
+    pre = _preprocess_for(getattr(import_keras().applications, name))
+    assert pre.mean == pytest.approx(mean, abs=1e-3) and pre.std == pytest.approx(std, rel=1e-4)
+    assert pre.channel_order == order

@@ -44,8 +44,12 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
         load_model("demo_resnet", SourceOptions(num_classes=5)).model.state_dict(),
         tmp_path / "w.pt",
     )
-    with pytest.raises(ModelLoadError, match="do not fit"):
+    with pytest.raises(ModelLoadError, match="do not fit") as caught:
         load_model("demo_resnet", SourceOptions(weights=tmp_path / "w.pt"))
+    # The message names the tensor and both shapes, and guesses the flag.
+    assert "fc.weight is 5x64 in the file, 10x64 in the model (--num-classes 5?)" in str(
+        caught.value
+    )
 
 
 def test_whole_model_pickle_needs_trust(tmp_path):
