@@ -21,7 +21,8 @@ def test_static_program_exports_and_benches_at_its_batch(tmp_path, cli):
     assert dim.dim_value == 1
 
     report = tmp_path / "r.json"
-    args = ["bench", program, out / "static.onnx", "--batch", "1,4", "--iters", "3"]
+    args = ["bench", program, out / "static.onnx", "--backend", "torch,onnxruntime"]
+    args += ["--batch", "1,4", "--iters", "3"]
     quick = ["--limit", "16", "--min-time", "0.01", "--warmup", "1", "--warmup-time", "0"]
     result = cli(*args, *quick, "--no-isolate", "--json", report)
     assert result.code == 0, result.stderr
