@@ -62,3 +62,9 @@ class VerificationError(DeployKitError):
 
 class CalibrationError(DeployKitError):
     """A calibration set is missing, empty, too small or does not fit the model."""
+
+
+class CellsFailedError(DeployKitError):
+    """Benchmark cells failed: every one of them, or any under ``--strict``."""
+
+    exit_code = 5

@@ -143,3 +143,32 @@ def read_manifest(artifact: Path) -> Manifest | None:
         raise InputError(f"manifest {path}: {exc.message}", exc.hint or hint) from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise InputError(f"manifest {path} is unreadable ({exc})", hint) from None
+
+
+def check_bytes(artifact: Path, manifest: Manifest, allow_modified: bool = False) -> dict | None:
+    """Compare an artifact's bytes with the sha256 its manifest recorded (pip's hash checking).
+
+    Args:
+        artifact: the artifact file.
+        manifest: its manifest.
+        allow_modified: accept a mismatch instead of refusing it.
+
+    Returns:
+        None when the bytes match (or the manifest records no hash); with
+        ``allow_modified``, a record of the mismatch (artifact, recorded, actual) for the results.
+
+    Raises:
+        InputError: the bytes differ and ``allow_modified`` is not set.
+    """
+    if not manifest.sha256:
+        return None
+    actual = sha256_file(artifact)
+    if actual == manifest.sha256:
+        return None
+    if not allow_modified:
+        raise InputError(
+            f"{artifact} was modified after export: its sha256 {actual[:12]}... differs from "
+            f"{manifest_path(artifact).name}'s {manifest.sha256[:12]}...",
+            "re-export it, or pass --allow-modified to use it anyway (recorded in the results)",
+        )
+    return {"artifact": str(artifact), "recorded": manifest.sha256, "actual": actual}

@@ -18,12 +18,13 @@ from deploykit.bench.stats import paired, unpack_bits
 from deploykit.bench.subjects import Subject, resolve
 from deploykit.bench.timing import TimingConfig
 from deploykit.data import load_dataset, prepare
-from deploykit.errors import InputError
+from deploykit.errors import CellsFailedError, InputError
 from deploykit.fileio import WriteError, temp_dir
+from deploykit.manifest import check_bytes, read_manifest
 from deploykit.metrics import fidelity
 from deploykit.options import check_options, option
 from deploykit.sources import SourceOptions
-from deploykit.targets import backend_names, get_backend, load_plugins
+from deploykit.targets import TARGETS, backend_names, get_backend, load_plugins
 
 if TYPE_CHECKING:
     from deploykit.fleet.request import FleetRequest
@@ -51,6 +52,9 @@ class BenchConfig:
         tolerances: regression tolerances (see ``bench.compare.Tolerances``) stored with the
             results for ``deploykit compare``; their ``alpha`` is also the level of the paired
             accuracy test against the reference.
+        strict: fail the run when any cell fails (otherwise only when every cell does).
+        allow_modified: measure artifacts whose bytes differ from their manifest's sha256
+            (recorded in the results as ``config.modified_artifacts``).
     """
 
     data: str = option("digits", "Labelled set: digits, an ImageFolder, or a .npz.")
@@ -86,6 +90,15 @@ class BenchConfig:
         default_factory=dict,
         help="Regression tolerances stored with the results for `deploykit compare`.",
         cli=False,
+        suite=False,
+    )
+    strict: bool = option(
+        False, "Exit non-zero when any cell fails (without it: only when every cell fails)."
+    )
+    allow_modified: bool = option(
+        False,
+        "Measure artifacts whose bytes differ from the sha256 in their manifest (recorded in "
+        "the results); without it they are refused.",
         suite=False,
     )
 
@@ -147,6 +160,7 @@ def fill_cell(cell: Cell, record: dict[str, Any]) -> Cell:
     if cell.status == "ok":
         cell.latency, cell.memory = record["latency"], record["memory"]
         cell.runner, cell.wall_s = record["runner"], record["wall_s"]
+        cell.probe = record.get("probe")
         cell.accuracy = dict(record["accuracy"]) if record.get("accuracy") else None
     return cell
 
@@ -248,6 +262,47 @@ def score_against_reference(
             acc["vs_reference"] = test.to_dict()
 
 
+def check_artifacts(refs: list[str], allow_modified: bool) -> list[dict[str, Any]]:
+    """Refuse artifacts whose bytes differ from their manifest's sha256 (or record them).
+
+    Checked before anything parses them, as pip checks hashes before installing.
+
+    Args:
+        refs: the items; exported files (and ``.pt2`` programs) with a manifest are checked.
+        allow_modified: run modified artifacts anyway; they are returned for the results.
+    """
+    suffixes = {".pt2", *(s for t in TARGETS.values() for s in t.suffixes)}
+    modified = []
+    for ref in refs:
+        path = Path(ref)
+        if not path.is_file() or path.suffix.lower() not in suffixes:
+            continue
+        manifest = read_manifest(path)
+        if manifest is not None and (record := check_bytes(path, manifest, allow_modified)):
+            modified.append(record)
+    return modified
+
+
+def check_cells(run: BenchRun, strict: bool = False) -> None:
+    """Fail the run when every cell failed, or (``strict``) when any did.
+
+    A broken runtime then turns a CI job red instead of writing a table of failures
+    and exiting 0. Call it after the results are written: they are kept either way.
+
+    Raises:
+        CellsFailedError: one line with the count and the first failure.
+    """
+    failed = [c for c in run.cells if c.status != "ok"]
+    if failed and (strict or len(failed) == len(run.cells)):
+        first = failed[0]
+        raise CellsFailedError(
+            f"{len(failed)} of {len(run.cells)} cells failed (first: {first.key}: {first.error})",
+            "the results were kept; fix the runtime or drop --strict"
+            if strict and len(failed) < len(run.cells)
+            else "the results were kept; see the failures above",
+        )
+
+
 def run_bench(
     items: list[str | BenchItem],
     config: BenchConfig,
@@ -278,12 +333,17 @@ def run_bench(
         from deploykit.fleet.scheduler import run_on_fleet
 
         return run_on_fleet(items, config, fleet, progress, on_cell, checkpoint, extra)
+    refs_given = [i.ref if isinstance(i, BenchItem) else i for i in items]
+    modified = check_artifacts(refs_given, config.allow_modified)
     data, groups, refused = plan_groups(items, config)
     total = sum(len(config.batch_sizes) if s.spec.dynamic_batch else 1 for _, s, _ in groups)
     total += len(refused) * len(config.batch_sizes)
     refs = [item.ref if isinstance(item, BenchItem) else item for item in items]
     run = BenchRun(
-        [], environment(refs), {**config.to_dict(), "items": refs, **(extra or {})}, complete=False
+        [],
+        environment(refs),
+        {**config.to_dict(), "items": refs, "modified_artifacts": modified, **(extra or {})},
+        complete=False,
     )
     logits: dict[tuple[str, str], np.ndarray] = {}
     notes: list[str] = run.config.setdefault("notes", [])

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from deploykit.bench.environment import command_output
+from deploykit.bench.probe import measure_probe
 from deploykit.bench.stats import pack_bits, wilson_interval
 from deploykit.bench.subjects import Subject
 from deploykit.bench.timing import TimingConfig, measure_runner
@@ -110,7 +111,7 @@ def accuracy_record(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         "classes": label_classes(labels),
     }
     for k in (1, 5):
-        value = topk_accuracy(logits, labels, k)
+        value = topk_accuracy(logits, labels, k) if n else None  # no labels: no accuracy, not NaN
         record[f"top{k}"] = value
         record[f"top{k}_ci"] = list(wilson_interval(round(value * n), n)) if n else None
     record["correct"] = pack_bits(correct)
@@ -136,8 +137,9 @@ def measure_group(
     Events, in order: ``{"phase": "open"}``; ``{"phase": "accuracy", "accuracy",
     "runner", "logits"}`` (when ``plan.accuracy``); then per batch ``{"phase":
     "timing", "batch"}`` followed by ``{"phase": "cell", "batch", "latency",
-    "runner", "memory", "wall_s"}``. Exceptions propagate: the caller decides
-    what a failure costs.
+    "runner", "memory", "wall_s", "probe"}`` (``probe``: the machine-speed probe timed in
+    this process just before the cell, see :mod:`deploykit.bench.probe`). Exceptions
+    propagate: the caller decides what a failure costs.
 
     Args:
         subject: the resolved item.
@@ -163,6 +165,7 @@ def measure_group(
         for batch in plan.batches:
             report({"phase": "timing", "batch": batch})
             began = time.perf_counter()
+            probe = measure_probe()  # the machine's speed right now, in this process
             sample = np.resize(x, (batch, *x.shape[1:]))
             stats = measure_runner(runner, sample, plan.timing)
             info = asdict(runner.info)
@@ -174,5 +177,6 @@ def measure_group(
                     "runner": info,
                     "memory": _memory(runner),
                     "wall_s": round(time.perf_counter() - began, 3),
+                    "probe": probe,
                 }
             )

@@ -1,11 +1,14 @@
 """Regression gate: a results file against a baseline, as CI sees it.
 
-Latency is compared as a ratio normalised by the reference cell of the same
-run at the same batch size, so a uniformly slower CI machine is not a
-regression: ``(cell / reference) now`` over ``(cell / reference) in the baseline``
-must stay within ``1 + latency`` tolerance. Accuracy fails when top-1 falls
-below an absolute floor, or when the paired McNemar test on the same images
-says the loss against the baseline is not chance.
+Latency is compared as a ratio normalised by a yardstick measured in the same
+run, so a uniformly slower CI machine is not a regression: ``(cell / yardstick)
+now`` over ``(cell / yardstick) in the baseline`` must stay within ``1 +
+latency`` tolerance. The yardstick of a cell is the run's reference cell at the
+same batch size; the reference itself, and every cell of a one-item run, is
+measured against the machine-speed probe timed in its own process
+(:mod:`deploykit.bench.probe`), so no cell goes ungated. Accuracy fails when
+top-1 falls below an absolute floor, or when the paired McNemar test on the
+same images says the loss against the baseline is not chance.
 """
 
 from __future__ import annotations
@@ -16,46 +19,8 @@ from xml.etree import ElementTree as ET
 
 from deploykit.bench.results import BenchRun, Cell
 from deploykit.bench.stats import paired, unpack_bits
-from deploykit.options import check_options, option
-
-# Latency statistics a gate may compare. p50 is what users read; min_ms is the most robust
-# on a shared machine (contention only ever adds time), and still moves with a real regression.
-LATENCY_METRICS = ("p50_ms", "min_ms", "mean_ms", "p90_ms")
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """How much change is allowed.
-
-    Attributes:
-        latency: allowed normalised slow-down as a fraction (0.25: 25 % slower fails beyond).
-        top1_floor: absolute top-1 every cell must reach (a fraction; None: no floor).
-        alpha: significance level of the paired accuracy test against the baseline.
-        latency_metric: the latency statistic compared (one of ``LATENCY_METRICS``).
-    """
-
-    latency: float = option(
-        0.25, "Allowed slow-down relative to the run's reference, e.g. 0.25 = 25 %.",
-        flag="--latency-tolerance", min=0,
-    )  # fmt: skip
-    top1_floor: float | None = option(
-        None, "Absolute top-1 every cell must reach, e.g. 0.9.", min=0, max=1
-    )
-    alpha: float = option(
-        0.05, "Significance level of the paired top-1 test.", min=0, max=1, exclusive=True
-    )
-    latency_metric: str = option("p50_ms", "Latency statistic compared.", choices=LATENCY_METRICS)
-
-    def __post_init__(self) -> None:
-        check_options(self)
-
-    @classmethod
-    def resolve(cls, baseline: BenchRun, **overrides: float | None) -> Tolerances:
-        """Defaults, then the baseline's stored tolerances (from its suite), then ``overrides``."""
-        stored = dict((baseline.config or {}).get("tolerances") or {})
-        values = {k: v for k, v in stored.items() if k in cls.__dataclass_fields__}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+from deploykit.bench.tolerances import Tolerances
+from deploykit.errors import InputError
 
 
 @dataclass
@@ -128,33 +93,55 @@ def device_reference(run: BenchRun, cell: Cell) -> Cell | None:
     )
 
 
+def by_probe(cell: Cell, run: BenchRun, normaliser: str) -> bool:
+    """Whether ``cell`` is normalised by the machine-speed probe rather than the reference.
+
+    The reference cell always is (nothing else measured in the run can judge it), and
+    so is every cell of a run with one item (``auto``) or every cell (``probe``).
+    """
+    return normaliser == "probe" or cell.reference or len({c.item for c in run.cells}) == 1
+
+
+def _yardstick(cell: Cell, run: BenchRun, probe: bool, metric: str) -> float | None:
+    """The figure ``cell``'s latency is divided by (None when the run lacks it)."""
+    if probe:
+        return cell.probe[metric] if cell.probe else None
+    ref = device_reference(run, cell)
+    return ref.latency[metric] if ref is not None else None
+
+
 def _latency(
     base: Cell, cur: Cell, baseline: BenchRun, current: BenchRun, tol: Tolerances
 ) -> Check:
     metric = tol.latency_metric
-    b_ref, c_ref = device_reference(baseline, base), device_reference(current, cur)
+    probe = by_probe(cur, current, tol.normaliser)
+    b_by, c_by = _yardstick(base, baseline, probe, metric), _yardstick(cur, current, probe, metric)
     b_ms, c_ms = base.latency[metric], cur.latency[metric]
     name = metric.removesuffix("_ms")
-    if cur.reference or b_ref is None or c_ref is None:
-        ratio = c_ms / b_ms
-        why = "the reference itself" if cur.reference else "no reference cell to normalise by"
+    what = "machine-speed probe" if probe else "reference cell"
+    why = None
+    if b_by is None or c_by is None:
+        why = f"no {what} in the {'baseline' if b_by is None else 'results'}"
+    elif probe and base.probe.get("version") != cur.probe.get("version"):
+        why = "the probe workload changed"
+    if why:
         return Check(
             cur.key,
             "latency",
-            "pass",
-            f"{name} {b_ms:.3f} -> {c_ms:.3f} ms ({ratio:.2f}x raw; {why}, not gated)",
+            "skip",
+            f"{name} {b_ms:.3f} -> {c_ms:.3f} ms ({c_ms / b_ms:.2f}x raw); not gated: {why} "
+            "(re-record the baseline with this deploykit)",
             b_ms,
             c_ms,
         )
-    base_rel = b_ms / b_ref.latency[metric]
-    cur_rel = c_ms / c_ref.latency[metric]
+    base_rel, cur_rel = b_ms / b_by, c_ms / c_by
     ratio = cur_rel / base_rel
     outcome = "fail" if ratio > 1 + tol.latency else "pass"
     return Check(
         cur.key,
         "latency",
         outcome,
-        f"{name} relative to reference {base_rel:.3f} -> {cur_rel:.3f}: {ratio:.2f}x "
+        f"{name} relative to the {what} {base_rel:.3f} -> {cur_rel:.3f}: {ratio:.2f}x "
         f"(limit {1 + tol.latency:.2f}x; raw {b_ms:.3f} -> {c_ms:.3f} ms)",
         base_rel,
         cur_rel,
@@ -196,32 +183,77 @@ def _accuracy(base: Cell, cur: Cell, alpha: float) -> Check | None:
     )
 
 
+def _keep_fastest(stats: dict[str, Any], other: dict[str, Any]) -> None:
+    """Each ``*_ms`` figure of ``stats`` becomes the lower of the two; throughput the higher."""
+    for name, value in other.items():
+        if name.endswith("_ms") and isinstance(value, (int, float)) and name in stats:
+            stats[name] = min(stats[name], value)
+    stats["throughput"] = max(stats["throughput"], other["throughput"])
+
+
 def best_of(runs: list[BenchRun]) -> BenchRun:
     """Merge repeated runs of the same suite: each cell keeps its fastest latency figures.
 
     Load from other processes only ever adds time, so the per-cell minimum over
     repeats converges on the unloaded figure, for the reference cell as for the
-    others, while a real regression stays. Everything else comes from the first run.
+    others and for each cell's machine-speed probe, while a real regression stays.
+    Everything else comes from the first run; the merge is complete when every run was.
     """
     import copy
 
     merged = copy.deepcopy(runs[0])
+    merged.complete = all(run.complete for run in runs)
     others = [{c.key: c for c in run.cells if c.status == "ok"} for run in runs[1:]]
     for cell in merged.cells:
         repeats = [o[cell.key] for o in others if cell.key in o]
         if cell.status != "ok" and repeats:
             cell.status, cell.error = "ok", None
             cell.latency, cell.accuracy = copy.deepcopy(repeats[0].latency), repeats[0].accuracy
+            cell.probe = copy.deepcopy(repeats[0].probe)
             cell.reference = repeats[0].reference
             repeats = repeats[1:]
         for other in repeats:
-            for name, value in other.latency.items():
-                if name.endswith("_ms") and isinstance(value, (int, float)):
-                    cell.latency[name] = min(cell.latency[name], value)
-            cell.latency["throughput"] = max(
-                cell.latency["throughput"], other.latency["throughput"]
-            )
+            _keep_fastest(cell.latency, other.latency)
+            if (
+                cell.probe
+                and other.probe
+                and cell.probe.get("version") == other.probe.get("version")
+            ):
+                _keep_fastest(cell.probe, other.probe)
     return merged
+
+
+def check_replaceable(current: BenchRun, baseline: BenchRun | None, allow_partial: bool) -> None:
+    """Refuse to make a partial run the baseline (a baseline is replaced only by a complete run).
+
+    Partial means: the run was interrupted (``complete: false``), a cell failed, or a cell
+    measured in the baseline is missing or failed in the results; such a baseline would
+    stop gating those cells for good.
+
+    Args:
+        current: the results that would become the baseline.
+        baseline: the baseline they would replace (None: there is none yet).
+        allow_partial: replace it anyway.
+
+    Raises:
+        InputError: when the run is partial and ``allow_partial`` is not set.
+    """
+    if allow_partial:
+        return
+    hint = "re-run the bench to the end, or pass --allow-partial to replace it anyway"
+    if not current.complete:
+        raise InputError("the results come from an interrupted run (complete: false)", hint)
+    ok = {c.key for c in current.cells if c.status == "ok"}
+    failed = [c.key for c in current.cells if c.status != "ok"]
+    if failed:
+        raise InputError(f"{len(failed)} cell(s) failed in the results ({failed[0]}, ...)", hint)
+    lost = [c.key for c in (baseline.cells if baseline else []) if c.status == "ok"]
+    lost = [key for key in lost if key not in ok]
+    if lost:
+        raise InputError(
+            f"the results lack {len(lost)} of the baseline's measured cells ({lost[0]}, ...)",
+            hint,
+        )
 
 
 def compare_runs(current: BenchRun, baseline: BenchRun, tolerances: Tolerances) -> Comparison:
@@ -279,8 +311,12 @@ def to_markdown(result: Comparison, title: str = "deploykit compare") -> str:
         f"{sum(c.outcome == 'skip' for c in result.checks)} skipped.",
         "",
         f"Tolerances: latency ({tol.latency_metric}) +{tol.latency * 100:.0f} % relative to "
-        "the run's reference cell; "
-        f"paired top-1 test at α={tol.alpha:g}"
+        + (
+            "the machine-speed probe; "
+            if tol.normaliser == "probe"
+            else "the run's reference cell (the reference against the machine-speed probe); "
+        )
+        + f"paired top-1 test at α={tol.alpha:g}"
         + (f"; top-1 floor {tol.top1_floor * 100:.1f} %" if tol.top1_floor is not None else "")
         + ".",
         "",

@@ -37,7 +37,7 @@ class GroupOutcome:
 
     Attributes:
         cells: per batch size, either ``{"status": "ok", "latency", "runner", "memory",
-            "wall_s", "accuracy"}`` or ``{"status": "failed", "error", "traceback"}``
+            "wall_s", "probe", "accuracy"}`` or ``{"status": "failed", "error", "traceback"}``
             (the tail of the worker's traceback or stderr, None when there was none).
         accuracy: the accuracy record, when the accuracy pass finished.
         runner: what ran (from the accuracy pass or the first timed cell).
@@ -81,6 +81,7 @@ class _Tracker:
             self.batch = event["batch"]
         elif phase == "cell":
             cell = {k: event[k] for k in ("latency", "runner", "memory", "wall_s")}
+            cell["probe"] = event.get("probe")
             cell["accuracy"] = self.outcome.accuracy
             self.outcome.cells[event["batch"]] = {"status": "ok", **cell}
             self.outcome.runner = self.outcome.runner or event["runner"]

@@ -2,7 +2,10 @@
 
 Version 2 adds per-cell memory, accuracy confidence intervals, per-image top-1
 correctness (for paired tests) and the paired comparison against the reference.
-Version 1 files still load: the new fields are simply absent.
+Version 1 files still load: the new fields are simply absent. Later additions are optional
+fields of version 2: each cell's machine-speed ``probe`` and the run's
+``config.modified_artifacts``. Every value the gate reads is checked on reading
+(:mod:`deploykit.bench.validate`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class Cell:
         device_name: the fleet device (or device pool) this cell was measured for; None
             for a local run.
         ran_on: the fleet device that measured it (a pool member; else ``device_name``).
+        probe: the machine-speed probe (LatencyStats as a dict) timed in this cell's
+            process just before it: what the gate normalises the reference cell by.
     """
 
     item: str
@@ -71,6 +76,7 @@ class Cell:
     wall_s: float | None = None
     device_name: str | None = None
     ran_on: str | None = None
+    probe: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -143,11 +149,18 @@ class BenchRun:
 
 
 def read_results(path: Path) -> BenchRun:
-    """Load a results file, with a one-line error for anything that is not one."""
+    """Load a results file, with a one-line error for anything that is not one.
+
+    Every value the gate reads is checked first (:func:`deploykit.bench.validate.check_results`):
+    a malformed file is an :class:`InputError` (exit 2), never a crash or a silent pass.
+    """
+    from deploykit.bench.validate import check_results
+
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("schema") not in READABLE_SCHEMAS:
             raise KeyError(f"schema {data.get('schema')!r}, expected one of {READABLE_SCHEMAS}")
+        check_results(data, path)
         return BenchRun.from_dict(data)
     except FileNotFoundError:
         raise InputError(f"results file {path} does not exist", "check the path") from None

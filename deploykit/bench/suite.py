@@ -35,7 +35,7 @@ from deploykit.bench.compare import Tolerances
 from deploykit.errors import InputError, first_line
 from deploykit.fileio import ensure_dir, sha256_file
 from deploykit.fleet.request import FleetRequest
-from deploykit.manifest import read_manifest
+from deploykit.manifest import check_bytes, read_manifest
 from deploykit.options import from_mapping, join_key, overlay, suite_keys
 from deploykit.sources import SourceOptions
 from deploykit.sources.base import require_granted_trust
@@ -205,11 +205,15 @@ def cache_key(model: SuiteModel, export: dict[str, Any]) -> str:
 
 
 def cached_artifact(folder: Path, suffix: str) -> Path | None:
-    """The artifact in a cache folder, if a complete one (file plus manifest) is there."""
+    """The artifact in a cache folder, if a complete one (file plus manifest) is there.
+
+    One whose bytes no longer match its manifest's sha256 is not reused: it is exported again.
+    """
     if not folder.is_dir():
         return None
     for path in sorted(folder.glob(f"*{suffix}")):
-        if read_manifest(path) is not None:
+        manifest = read_manifest(path)
+        if manifest is not None and check_bytes(path, manifest, allow_modified=True) is None:
             return path
     return None
 

@@ -122,6 +122,9 @@ def bench(
     if (matrix := matrix_table(run)) is not None:
         out.print(matrix)
     _write_reports(run, paths, title)
+    from deploykit.bench.api import check_cells
+
+    check_cells(run, config.strict)  # after the reports: what was measured is kept
 
 
 def _output_paths(results_dir: Path | None, *explicit: Path | None) -> dict[str, Path]:

@@ -34,16 +34,33 @@ def compare(
     ] = None,
     update_baseline: Annotated[
         bool,
-        typer.Option("--update-baseline", help="Write RESULTS over the baseline (atomically)."),
+        typer.Option(
+            "--update-baseline",
+            help="Write RESULTS over the baseline (atomically); only a complete run, in which "
+            "every cell of the baseline was measured.",
+        ),
+    ] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="With --update-baseline: accept an interrupted run, failed or missing cells.",
+        ),
     ] = False,
 ) -> None:
     """Compare RESULTS with a baseline: latency normalised by the run's reference, accuracy paired.
 
     Several RESULTS files (repeats of one suite) are merged, each cell keeping its fastest figures: that is how a latency failure on a busy machine is re-measured before it counts.
 
-    Exits 0 when nothing regressed, 1 on a regression, 2 for a malformed file.
+    Exits 0 when nothing regressed, 1 on a regression (and only then), 2 for a malformed file or option.
     """
-    from deploykit.bench.compare import best_of, compare_runs, to_junit, to_markdown
+    from deploykit.bench.compare import (
+        best_of,
+        check_replaceable,
+        compare_runs,
+        to_junit,
+        to_markdown,
+    )
     from deploykit.bench.results import read_results
     from deploykit.fileio import write_json_atomic, write_text_atomic
     from deploykit.layers.compare_hook import compare_layers, wants_layers
@@ -56,12 +73,15 @@ def compare(
 
     current = best_of([read_results(path) for path in results])
     if update_baseline and not baseline.exists():
+        check_replaceable(current, None, allow_partial)
         data = current.to_dict()
         write_json_atomic(baseline, data)
         out.print(f"wrote new baseline {baseline}")
         return
     base = read_results(baseline)
-    resolved = Tolerances.resolve(base, **tolerances)
+    resolved = Tolerances.resolve(base, str(baseline), **tolerances)
+    if update_baseline:
+        check_replaceable(current, base, allow_partial)
     result = compare_runs(current, base, resolved)
     text = to_markdown(result)
     out.print(text)

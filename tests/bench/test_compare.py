@@ -22,12 +22,13 @@ def _write(path, data):
 
 
 def _slower(data, factor, only=None, extra=1.0):
-    """All latencies times ``factor``; the cell keyed ``only`` times ``extra`` more."""
+    """A machine ``factor`` times slower (latencies and probes); the cell ``only`` ``extra`` more."""
     for cell in data["cells"]:
         if cell["latency"]:
             scale = factor * (extra if cell["key"] == only else 1.0)
             for name in ("mean_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms"):
                 cell["latency"][name] *= scale
+                cell["probe"][name] *= factor
     return data
 
 
