@@ -126,7 +126,9 @@ def check_cell(fields: _Fields, cell: Any, where: str) -> str:
             check_accuracy(fields, cell["accuracy"], f"{where}.accuracy")
         if cell.get("probe") is not None:
             check_latency(fields, cell["probe"], f"{where}.probe")
-    return f"{cell['label']}|{cell['backend']}|{cell['precision']}|b{batch}"
+    key = f"{cell['label']}|{cell['backend']}|{cell['precision']}|b{batch}"
+    device = cell.get("device_name")  # fleet runs: one cell per device (Cell.key)
+    return f"{device}|{key}" if device else key
 
 
 def check_results(data: Any, path: Path | str) -> None:

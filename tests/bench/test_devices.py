@@ -22,6 +22,7 @@ def _fleet(results: dict, factors: dict[str, float]) -> dict:
             if cell["latency"]:
                 for name in ("mean_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms"):
                     cell["latency"][name] *= factor
+                    cell["probe"][name] *= factor  # a slower device runs the probe slower too
             cells.append(cell)
     devices = {d: results["environment"] for d in factors}
     return {**results, "cells": cells, "devices": devices}
