@@ -97,13 +97,13 @@ def _read_images(data: str) -> tuple[np.ndarray, np.ndarray, str, bool]:
             images = images.transpose(0, 3, 1, 2)
         labels = -np.ones(len(images), np.int64)
         return np.ascontiguousarray(images), labels, str(path), array.dtype == np.uint8
+    # The loader checks the archive (no pickles, sane arrays) before its dtype is looked at.
+    dataset = load_dataset(data, split="train" if data == "digits" else "all")
     eight_bit = False
     if path.suffix == ".npz":
-        existing_file(path, "image archive")
         with np.load(path, allow_pickle=False) as arrays:
             key = next((k for k in ("x", "images") if k in arrays), None)
             eight_bit = key is not None and arrays[key].dtype == np.uint8
-    dataset = load_dataset(data, split="train" if data == "digits" else "all")
     return dataset.images, dataset.labels, dataset.name, eight_bit
 
 

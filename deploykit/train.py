@@ -85,6 +85,8 @@ def fit(
     import torch
 
     config = config or TrainConfig()
+    if config.epochs == 0:  # nothing to train (callers may still re-estimate BatchNorm)
+        return model.eval()
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
