@@ -13,6 +13,7 @@ from deploykit.cli.common import WIDE_HELP, console, out
 from deploykit.errors import InputError
 from deploykit.fileio import refuse_overwriting_inputs
 from deploykit.fleet.request import FleetRequest
+from deploykit.manifest import manifest_path
 from deploykit.options import check_options, declared, option, overlay
 
 
@@ -111,7 +112,8 @@ def bench(
         bench_items, extra, title = list(items), None, "deploykit bench"
     paths = _output_paths(results_dir, json_path, csv_path, markdown_path, html_path)
     inputs = [getattr(item, "ref", item) for item in bench_items] + [config.data]
-    refuse_overwriting_inputs(paths.values(), [*inputs, *([suite] if suite else [])])
+    manifests = [manifest_path(Path(ref)) for ref in inputs if Path(ref).is_file()]
+    refuse_overwriting_inputs(paths.values(), [*inputs, *manifests, *([suite] if suite else [])])
     if fleet.cluster is None and fleet.devices:
         console.print("devices are measured only with --cluster: running on this machine")
     run = _run_with_progress(bench_items, config, paths.get("json"), extra, display, fleet)

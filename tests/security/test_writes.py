@@ -51,7 +51,8 @@ def test_artifact_and_manifest_are_committed_together(model, tmp_path, cli):
     # A folder where the artifact should go: the new manifest must not replace the old one.
     (out / "m.onnx").unlink()
     (out / "m.onnx").mkdir()
-    result = cli("export", model, "--to", "onnx", "-o", out, "--no-verify", "--opset", "19")
+    args = ("--to", "onnx", "-o", out, "--no-verify", "--opset", "19", "--force")
+    result = cli("export", model, *args)
     assert result.code == 2 and "is a folder" in result.stderr, result.stderr
     assert (out / "m.json").read_text() == manifest
     assert sorted(p.name for p in out.iterdir()) == ["m.json", "m.onnx"]
@@ -104,8 +105,11 @@ def test_file_size_limit_is_one_line_and_leaves_nothing(tmp_path):
         timeout=120,
     )
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert len(lines) == 1 and "file too large" in lines[0] and "big.onnx" in lines[0], lines
+    # One error line (after the note that the file records no preprocessing).
+    assert len(lines) <= 6 and len(errors) == 1, lines
+    assert "file too large" in errors[0] and "big.onnx" in errors[0], lines
     assert files_under(out) == []
 
 
@@ -134,6 +138,16 @@ def test_bench_refuses_a_report_over_the_artifact(flag, model, tmp_path, cli, re
     assert artifact.read_bytes() == model.read_bytes()
 
 
+def test_bench_refuses_a_report_over_an_inputs_manifest(model, tmp_path, cli, refused):
+    artifact = tmp_path / "a.onnx"
+    artifact.write_bytes(model.read_bytes())
+    manifest = tmp_path / "a.json"
+    manifest.write_text("{}")
+    result = cli("bench", artifact, "--json", manifest, "--iters", "3")
+    refused(result, tmp_path / "no-output", "is the input")
+    assert manifest.read_text() == "{}"
+
+
 def test_bench_keeps_its_measurements_when_the_disk_fills(model, tmp_path, monkeypatch):
     """The per-cell checkpoint hits ENOSPC: measuring goes on, the run says so."""
     from deploykit.bench import BenchConfig, TimingConfig, run_bench
@@ -144,7 +158,9 @@ def test_bench_keeps_its_measurements_when_the_disk_fills(model, tmp_path, monke
 
     monkeypatch.setattr(BenchRun, "write_json", full_disk)
     timing = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=3, min_s=0.01, max_s=1)
-    config = BenchConfig(timing=timing, limit=8, batch_sizes=(1, 2), isolate=False)
+    config = BenchConfig(
+        backends=("onnxruntime",), timing=timing, limit=8, batch_sizes=(1, 2), isolate=False
+    )
     run = run_bench([str(model)], config, checkpoint=tmp_path / "results.json")
     assert [c.status for c in run.cells] == ["ok", "ok"]
     assert run.config["notes"] == [
