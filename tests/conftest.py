@@ -57,6 +57,8 @@ def _assert_user_error(result: CliResult, *fragments: str) -> None:
     assert result.code != 0, result
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    # A one-line "note: ..." (e.g. an assumed preprocessing recipe) may precede the error.
+    lines = [line for line in lines if not line.startswith("note: ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])

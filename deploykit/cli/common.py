@@ -20,4 +20,4 @@ WIDE_HELP = "Print every column in one table, however wide (default: fit the ter
 def note_assumptions(loaded) -> None:
     """Print, in one line on stderr, what was assumed about a loaded model (its preprocessing)."""
     if note := loaded.details.get("assumed"):
-        console.print(f"note: {note}", markup=False, highlight=False)
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)

@@ -30,6 +30,8 @@ def view(
     opened = request.browser and browser_available()
     if request.browser and not opened:
         console.print("no browser found here: open the address below yourself")
-    out.print(f"serving {plan.graph} in {plan.viewer} ({len(plan.overlays)} overlays) at")
+    out.print(
+        f"serving {plan.graph} in {plan.viewer} ({len(plan.overlays)} overlays) at", soft_wrap=True
+    )
     out.print(page_url(plan), soft_wrap=True)
     serve(plan, opened)

@@ -196,7 +196,7 @@ def _onnx_saved_model(
     from deploykit.export.onnx import export_fp32
     from deploykit.optional import require
 
-    onnx_request = replace(request, target="onnx", precision="fp32", tolerance=None)
+    onnx_request = replace(request, target="onnx", precision="fp32", tolerance=None, options={})
     onnx_path = work / "model.onnx"
     exporter = export_fp32(loaded, onnx_request, onnx_path)
     check = (

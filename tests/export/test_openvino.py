@@ -47,7 +47,8 @@ def test_int8_ir_pair_records_its_quantizer_and_hashes(quantizer, trained_resnet
     )
     result = export_model(trained_resnet, request)
     xml, weights = result.artifact, result.artifact.with_suffix(".bin")
-    assert xml.name == "demo_resnet_int8_openvino.xml" and weights.is_file()
+    assert xml.name.startswith("demo_resnet_int8") and xml.name.endswith("_openvino.xml")
+    assert weights.is_file()
     manifest = json.loads(xml.with_suffix(".json").read_text())
     assert manifest["sha256"] == sha256_file(xml)
     assert manifest["companions"] == {weights.name: sha256_file(weights)}
