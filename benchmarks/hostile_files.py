@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from pathlib import Path
@@ -11,26 +10,13 @@ import numpy as np
 from hostile import Case, Outcome
 from hostile_cases import QUICK, Fixtures
 
+from tests.security.hostile import (  # hostile.py puts the repo on sys.path
+    WritesMarker,
+    torch_pickle,
+)
+
 NONZERO = tuple(range(2, 128))  # any failure exit but 1, which compare keeps for regressions
 EXPORT = ("--to", "onnx", "-o", "out")
-
-
-class WritesMarker:
-    """Unpickling this creates ``marker`` (what a hostile pickle's payload would do)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def torch_bytes(obj) -> bytes:
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
 
 
 def rewrite_zip(src: Path, dst: Path, edits: dict[str, bytes]) -> Path:
@@ -47,7 +33,7 @@ def rewrite_zip(src: Path, dst: Path, edits: dict[str, bytes]) -> Path:
 
 def hostile_pt2(fx: Fixtures, folder: Path, where: str) -> Path:
     """A .pt2 whose ``weights`` entry (use_pickle) or ``sample_inputs`` runs a payload."""
-    payload = torch_bytes(WritesMarker(folder / "MARKER"))
+    payload = torch_pickle(WritesMarker(folder / "MARKER"))
     clean = fx.pt2
     if where == "sample_inputs":
         edits = {"data/sample_inputs/model.pt": payload}
@@ -109,7 +95,7 @@ def trust_cases(fx: Fixtures) -> list[Case]:
 
     def pickled(folder: Path) -> Path:
         path = folder / "model.pt"
-        path.write_bytes(torch_bytes(WritesMarker(folder / "MARKER")))
+        path.write_bytes(torch_pickle(WritesMarker(folder / "MARKER")))
         return path
 
     def suite_with_trust(folder: Path) -> list:
