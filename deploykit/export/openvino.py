@@ -24,13 +24,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from deploykit.errors import CalibrationError, InputError
 from deploykit.export.api import BuildInfo, ExportRequest
+from deploykit.fileio import temp_dir
 from deploykit.optional import require
 from deploykit.sources import LoadedModel
 from deploykit.targets import TARGETS
@@ -62,7 +62,7 @@ def build(loaded: LoadedModel, request: ExportRequest, dest: Path) -> BuildInfo:
         precision="int8" if qdq else "fp32",
         options={k: options[k] for k in QDQ_OPTIONS} if qdq else {},
     )
-    with tempfile.TemporaryDirectory(prefix=".deploykit-", dir=dest.parent) as work:
+    with temp_dir(dest.parent, label="openvino") as work:
         onnx_path = Path(work) / "model.onnx"
         onnx_info = onnx_export.build(loaded, onnx_request, onnx_path)
         model = ov.convert_model(str(onnx_path))
