@@ -30,6 +30,7 @@ import numpy as np
 
 from deploykit.bench.stats import PairedComparison, mcnemar_exact, paired
 from deploykit.errors import VerificationError
+from deploykit.export.sensitivity import each_layer, logits, top1
 from deploykit.metrics import class_mismatch, label_classes
 
 ALPHA = 0.05
@@ -76,24 +77,6 @@ def load_eval_set(data: str, spec: Any, limit: int | None = None) -> EvalSet:
     return EvalSet(x, dataset.labels, dataset.name)
 
 
-def logits(path: Path, x: np.ndarray) -> np.ndarray:
-    """ONNX Runtime CPU logits of the model at ``path``."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.concatenate(
-        [session.run(None, {name: x[i : i + 128]})[0] for i in range(0, len(x), 128)]
-    )
-
-
-def top1(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Top-1 accuracy in percent."""
-    return float((scores.argmax(1) == labels).mean() * 100.0)
-
-
 def resolution(n: int, alpha: float = ALPHA) -> dict[str, Any]:
     """How finely ``n`` images resolve top-1: one image in points, and the smallest
     loss (images, points) that McNemar's test could call significant at ``alpha``
@@ -129,12 +112,12 @@ def _rank(
 ) -> list[dict[str, Any]]:
     """Each candidate layer with the top-1 reached when it alone is INT8, most damaging first."""
     nodes = [c["node"] for c in candidates]
-    ranking = []
-    for layer in candidates:
-        others = [n for n in nodes if n != layer["node"]]
-        scores = logits(quantize([*kept, *others]), data.x)
-        error = float(np.mean((scores - reference) ** 2))
-        ranking.append({**layer, "top1": round(top1(scores, data.labels), 3), "mse": error})
+
+    def alone(node: str) -> Path:
+        return quantize([*kept, *(n for n in nodes if n != node)])
+
+    figures = each_layer(alone, nodes, data.x, reference, data.labels)
+    ranking = [{**layer, **figures[layer["node"]]} for layer in candidates]
     return sorted(ranking, key=lambda r: (r["top1"], -r["mse"]))
 
 

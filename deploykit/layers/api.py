@@ -73,6 +73,8 @@ class LayersRequest:
         runs: profiled inferences per backend.
         threads: threads per runtime.
         accuracy: measure per-layer error.
+        sensitivity: layers (the worst by local SQNR) kept in FP32 one at a time, each run
+            end to end to measure what it recovers (Q/DQ ONNX on onnxruntime; 0: none).
         latency: measure per-layer time.
         top_k: rows printed per table.
         out_dir: folder for ``layers.json``, its renderings and ``reference.onnx``.
@@ -92,6 +94,13 @@ class LayersRequest:
     runs: int = option(30, "Profiled inferences per backend.", min=1)
     threads: int | None = option(None, "Threads per runtime.", min=1)
     accuracy: bool = option(True, "Measure per-layer error.", flag="--accuracy/--no-accuracy")
+    sensitivity: int = option(
+        10,
+        "Worst layers (by local SQNR) kept in FP32 one at a time to measure what each "
+        "recovers end to end (Q/DQ ONNX on onnxruntime; 0: none).",
+        min=0,
+        max=50,
+    )
     latency: bool = option(True, "Measure per-layer time.", flag="--latency/--no-latency")
     top_k: int = option(10, "Rows printed per table.", min=1)
     out_dir: Path = option(
@@ -207,7 +216,7 @@ def layer_report(
     artifact_graph = Graph.load(path) if fmt == "onnx" else None
     if artifact_graph is not None:
         check_shared_names(source_graph, artifact_graph, str(path))
-    images = _images(request, spec)
+    images, labels = _images(request, spec)
     feed = images
     if fmt == "onnx" and artifact_spec is not None and artifact_spec.layout == "NHWC":
         feed = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
@@ -228,17 +237,20 @@ def layer_report(
         created=datetime.now(timezone.utc).isoformat(),
         libraries=library_versions(),
     )
-    context = _Context(path, reference, source_graph, artifact_graph, feed, request, progress)
+    context = _Context(
+        path, reference, source_graph, artifact_graph, feed, labels, request, progress
+    )
     for backend in backends:
         report.backends[backend] = _measure(backend, context, rows, report)
     return report
 
 
-def _images(request: LayersRequest, spec: InputSpec) -> np.ndarray:
+def _images(request: LayersRequest, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared images and their labels (-1 where unlabelled)."""
     from deploykit.data import load_dataset, prepare
 
     dataset = load_dataset(request.data, split="test", limit=request.samples)
-    return prepare(dataset.images, spec)
+    return prepare(dataset.images, spec), dataset.labels
 
 
 @dataclass
@@ -248,14 +260,15 @@ class _Context:
     source: Graph
     artifact_graph: Graph | None
     images: np.ndarray
+    labels: np.ndarray
     request: LayersRequest
     progress: Progress | None
 
     def attribution(self) -> Attribution:
         return Attribution(self.source, self.artifact_graph)
 
-    def tick(self, stage: str) -> Callable[[int], None]:
-        total = len(self.images)
+    def tick(self, stage: str, total: int | None = None) -> Callable[[int], None]:
+        total = len(self.images) if total is None else total
         return lambda done: self.progress(stage, done, total) if self.progress else None
 
 
