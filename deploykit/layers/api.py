@@ -41,6 +41,7 @@ LAYER_FORMATS = {
     "tensorrt": ("onnx", "engine"),
 }
 REFERENCE_NAME = "reference.onnx"
+SMALL_SAMPLES, LARGE_SAMPLES = 32, 8
 LITERT_NO_LATENCY = (
     "LiteRT's Python interpreter reports no per-op times (only its benchmark_model binary does)"
 )
@@ -69,8 +70,9 @@ class LayersRequest:
         reference: the FP32 source the artifact was made from (default: its manifest's source).
         backends: backends to measure on (default: the artifact format's default backend).
         data: images the layers are compared on.
-        samples: how many images.
-        runs: profiled inferences per backend.
+        samples: how many images (default: :func:`default_samples`).
+        runs: profiled inferences per backend, at most (timing stops after
+            ``latency.TIME_CAP_S`` once ``latency.MIN_RUNS`` are done).
         threads: threads per runtime.
         accuracy: measure per-layer error.
         sensitivity: layers (the worst by local SQNR) kept in FP32 one at a time, each run
@@ -90,12 +92,16 @@ class LayersRequest:
         choices=_layer_backends,
     )
     data: str = option("digits", "Images compared on: digits, an ImageFolder or a .npz.")
-    samples: int = option(32, "How many images.", min=1)
-    runs: int = option(30, "Profiled inferences per backend.", min=1)
+    samples: int | None = option(
+        None, "How many images (default: 32; 8 for inputs over 64x64 pixels).", min=1
+    )
+    runs: int = option(
+        30, "Profiled inferences per backend (at most: timing stops at 15 s after 10).", min=1
+    )
     threads: int | None = option(None, "Threads per runtime.", min=1)
     accuracy: bool = option(True, "Measure per-layer error.", flag="--accuracy/--no-accuracy")
     sensitivity: int = option(
-        10,
+        8,
         "Worst layers (by local SQNR) kept in FP32 one at a time to measure what each "
         "recovers end to end (Q/DQ ONNX on onnxruntime; 0: none).",
         min=0,
@@ -249,8 +255,16 @@ def _images(request: LayersRequest, spec: InputSpec) -> tuple[np.ndarray, np.nda
     """Prepared images and their labels (-1 where unlabelled)."""
     from deploykit.data import load_dataset, prepare
 
-    dataset = load_dataset(request.data, split="test", limit=request.samples)
+    limit = request.samples or default_samples(spec)
+    dataset = load_dataset(request.data, split="test", limit=limit)
     return prepare(dataset.images, spec), dataset.labels
+
+
+def default_samples(spec: InputSpec) -> int:
+    """32 images, or 8 above 64x64 pixels: the probe keeps every tensor of three copies of
+    the network, and each FP32-kept variant runs them all (at 224, ~100x the work)."""
+    height, width = spec.hw
+    return SMALL_SAMPLES if height * width <= 64 * 64 else LARGE_SAMPLES
 
 
 @dataclass

@@ -58,74 +58,97 @@ def unit(source: Graph, node: str) -> list[str]:
         members.append(consumers[0])
 
 
-def _dequantized(node: Any, constants: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """A constant DequantizeLinear's values and its scale broadcast to them."""
-    values = constants[node.input[0]].astype(np.float64)
-    scale = constants[node.input[1]].astype(np.float64)
-    zero = constants.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-    if scale.size > 1:
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        shape = [1] * values.ndim
-        shape[axis] = scale.size
-        scale = scale.reshape(shape)
-        zero = zero.reshape(shape) if zero is not None else None
-    shifted = values - (zero.astype(np.float64) if zero is not None else 0.0)
-    return shifted * scale, np.broadcast_to(scale, values.shape)
+class Fp32Keeper:
+    """Copies of a Q/DQ artifact with chosen source nodes kept in FP32.
 
+    Args:
+        artifact_model: the Q/DQ artifact (``onnx.ModelProto``).
+        source_model: the FP32 reference it was made from.
+    """
 
-def _reference_value(
-    tensor: str, artifact: Graph, source: Graph, reference: dict[str, np.ndarray]
-) -> np.ndarray | None:
-    """The reference's FP32 initializer read where the artifact reads ``tensor``."""
-    for consumer in artifact.consumers.get(tensor, []):
-        if consumer in source.nodes:
-            index = artifact.nodes[consumer][1].index(tensor)
-            inputs = source.nodes[consumer][1]
-            if index < len(inputs) and inputs[index] in reference:
-                return reference[inputs[index]]
-    return None
+    def __init__(self, artifact_model: Any, source_model: Any) -> None:
+        self.artifact_model = artifact_model
+        self.source = Graph.from_model(source_model)
+        self.artifact = Graph.from_model(artifact_model)
+        self.attribution = Attribution(self.source, self.artifact)
+        self._initializers = {i.name: i for i in artifact_model.graph.initializer}
+        self._reference = {i.name: i for i in source_model.graph.initializer}
+        self.owner = {  # node index -> the source node its Q/DQ belongs to
+            index: self.attribution.node(node.name or f"{node.op_type}_{index}")
+            for index, node in enumerate(artifact_model.graph.node)
+            if node.op_type in QDQ_OPS
+        }
+
+    def _array(self, name: str, reference: bool = False) -> np.ndarray | None:
+        from onnx import numpy_helper
+
+        found = (self._reference if reference else self._initializers).get(name)
+        return None if found is None else numpy_helper.to_array(found)
+
+    def _dequantized(self, node: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A constant DequantizeLinear's values and its scale broadcast to them."""
+        values = self._array(node.input[0]).astype(np.float64)
+        scale = self._array(node.input[1]).astype(np.float64)
+        zero = self._array(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if scale.size > 1:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            shape = [1] * values.ndim
+            shape[axis] = scale.size
+            scale = scale.reshape(shape)
+            zero = zero.reshape(shape) if zero is not None else None
+        shifted = values - (zero.astype(np.float64) if zero is not None else 0.0)
+        return shifted * scale, np.broadcast_to(scale, values.shape)
+
+    def _reference_value(self, tensor: str) -> np.ndarray | None:
+        """The reference's FP32 initializer read where the artifact reads ``tensor``."""
+        for consumer in self.artifact.consumers.get(tensor, []):
+            if consumer in self.source.nodes:
+                index = self.artifact.nodes[consumer][1].index(tensor)
+                inputs = self.source.nodes[consumer][1]
+                if index < len(inputs) and inputs[index] in self._reference:
+                    return self._array(inputs[index], reference=True)
+        return None
+
+    def keep(self, members: list[str]) -> tuple[Any, str]:
+        """A copy of the artifact with ``members`` (source nodes) in FP32.
+
+        Returns the model and where its weights came from: ``reference`` (the source's
+        FP32 initializers, checked to be what was quantized: within half a step) or
+        ``dequantized`` (the artifact's INT8 weights, when the source's differ).
+        """
+        import onnx
+        from onnx import numpy_helper
+
+        model = onnx.ModelProto()
+        model.CopyFrom(self.artifact_model)
+        wanted, weights = set(members), "reference"
+        for index, node in enumerate(model.graph.node):
+            if self.owner.get(index) not in wanted:
+                continue
+            if node.op_type == "DequantizeLinear" and node.input[0] in self._initializers:
+                values, scale = self._dequantized(node)
+                exact = self._reference_value(node.output[0])
+                close = exact is not None and exact.shape == values.shape
+                if close and np.all(np.abs(exact - values) <= 0.51 * scale + 1e-7):
+                    values = exact
+                else:
+                    weights = "dequantized"
+                fp32 = f"{node.output[0]}/fp32"
+                array = values.astype(np.float32)
+                model.graph.initializer.append(numpy_helper.from_array(array, fp32))
+                del node.input[:]
+                node.input.append(fp32)
+            else:
+                del node.input[1:]
+            node.op_type, node.domain = "Identity", ""
+            del node.attribute[:]
+        del model.graph.value_info[:]  # the int8 tensors between the pairs are float now
+        return model, weights
 
 
 def keep_fp32(artifact_model: Any, source_model: Any, members: list[str]) -> tuple[Any, str]:
-    """A copy of the Q/DQ ``artifact_model`` with ``members`` (source nodes) in FP32.
-
-    Returns the model and where its weights came from: ``reference`` (the source's
-    FP32 initializers, checked to be what was quantized) or ``dequantized`` (the
-    artifact's INT8 weights dequantized, when the source's differ, e.g. BatchNorm
-    folded by the quantizer only).
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.ModelProto()
-    model.CopyFrom(artifact_model)
-    source, artifact = Graph.from_model(source_model), Graph.from_model(model)
-    attribution = Attribution(source, artifact)
-    constants = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    reference = {i.name: numpy_helper.to_array(i) for i in source_model.graph.initializer}
-    wanted, weights = set(members), "reference"
-    for index, node in enumerate(model.graph.node):
-        name = node.name or f"{node.op_type}_{index}"
-        if node.op_type not in QDQ_OPS or attribution.node(name) not in wanted:
-            continue
-        if node.op_type == "DequantizeLinear" and node.input[0] in constants:
-            values, scale = _dequantized(node, constants)
-            exact = _reference_value(node.output[0], artifact, source, reference)
-            close = exact is not None and exact.shape == values.shape
-            if close and np.all(np.abs(exact - values) <= 0.51 * scale + 1e-7):
-                values = exact
-            else:
-                weights = "dequantized"
-            fp32 = f"{node.output[0]}/fp32"
-            model.graph.initializer.append(numpy_helper.from_array(values.astype(np.float32), fp32))
-            del node.input[:]
-            node.input.append(fp32)
-        else:
-            del node.input[1:]
-        node.op_type, node.domain = "Identity", ""
-        del node.attribute[:]
-    del model.graph.value_info[:]  # the int8 tensors between the pairs are float now
-    return model, weights
+    """:meth:`Fp32Keeper.keep` for one set of ``members``."""
+    return Fp32Keeper(artifact_model, source_model).keep(members)
 
 
 def candidates(source: Graph, ranked: list[str], limit: int) -> dict[str, list[str]]:
@@ -160,13 +183,17 @@ def measure_recovery(
         progress: called with the number of units done.
     """
     from deploykit.export.sensitivity import each_layer, fidelity, logits
+    from deploykit.metrics import class_mismatch, label_classes
 
     reference = logits(source_model.SerializeToString(), images, threads)
+    if labels is not None and class_mismatch(reference.shape[1], label_classes(labels), ""):
+        labels = None  # top-1 on labels the model was not trained for means nothing
     int8 = fidelity(reference, logits(artifact_model.SerializeToString(), images, threads), labels)
     sources: dict[str, str] = {}
+    keeper = Fp32Keeper(artifact_model, source_model)
 
     def variant(head: str) -> bytes:
-        model, sources[head] = keep_fp32(artifact_model, source_model, units[head])
+        model, sources[head] = keeper.keep(units[head])
         return model.SerializeToString()
 
     figures = each_layer(variant, list(units), images, reference, labels, progress, threads)

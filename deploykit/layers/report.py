@@ -191,11 +191,12 @@ def recovery(row: LayerRow, backend: str) -> dict[str, Any] | None:
 
 def worst_layers(report: LayerReport, backend: str, k: int | None = None) -> list[LayerRow]:
     """The sensitivity ranking on ``backend``: layers measured kept in FP32 first, the one
-    whose FP32 copy brings the output closest to the FP32 source (cosine) leading; then
-    the rest by lowest local SQNR."""
+    whose FP32 copy closes most of the output's cosine gap to the FP32 source leading;
+    then the rest by lowest local SQNR."""
     rows = local_order(report.layers, backend)
     measured = [r for r in rows if recovery(r, backend)]
-    measured.sort(key=lambda r: (-round(recovery(r, backend)["cosine"], 6), r.index))
+    # By the share of the artifact's cosine gap closed, to the percent; ties keep local order.
+    measured.sort(key=lambda r: -round(recovery(r, backend)["recovered"], 2))
     rows = measured + [r for r in rows if not recovery(r, backend)]
     return rows[:k] if k else rows
 
