@@ -42,6 +42,7 @@ LAYER_FORMATS = {
 }
 REFERENCE_NAME = "reference.onnx"
 SMALL_SAMPLES, LARGE_SAMPLES = 32, 8
+PREPARING = "reference graph and images"
 LITERT_NO_LATENCY = (
     "LiteRT's Python interpreter reports no per-op times (only its benchmark_model binary does)"
 )
@@ -215,6 +216,8 @@ def layer_report(
     if not ref:
         raise InputError(f"{path} has no manifest naming its source", "pass --reference MODEL")
     out_dir = ensure_dir(out_dir or request.out_dir)
+    say = progress or (lambda _stage, _done, _total: None)
+    say(PREPARING, 0, 2)
     reference, spec = _reference(ref, source or SourceOptions(), out_dir)
     artifact_spec = _artifact_spec(path, fmt)
     _check_specs(artifact_spec, spec, str(path))
@@ -222,7 +225,9 @@ def layer_report(
     artifact_graph = Graph.load(path) if fmt == "onnx" else None
     if artifact_graph is not None:
         check_shared_names(source_graph, artifact_graph, str(path))
+    say(PREPARING, 1, 2)
     images, labels = _images(request, spec)
+    say(PREPARING, 2, 2)
     feed = images
     if fmt == "onnx" and artifact_spec is not None and artifact_spec.layout == "NHWC":
         feed = np.ascontiguousarray(images.transpose(0, 2, 3, 1))

@@ -193,13 +193,23 @@ def to_markdown(report: LayerReport, k: int = 10) -> str:
     return "\n".join(parts) + "\n"
 
 
-def row_cells(row: LayerRow, accuracy: list[str], latency: list[str]) -> dict[str, Any]:
-    """One row's sortable values for the HTML table: ``{column: value}``."""
+def row_cells(
+    row: LayerRow, accuracy: list[str], latency: list[str], rows: list[LayerRow]
+) -> dict[str, Any]:
+    """One row's sortable values for the HTML table: ``{column: value}``.
+
+    Args:
+        row: the layer.
+        accuracy: backends with per-layer error; latency: backends with per-layer time.
+        rows: every row (a backend's FP32-kept column appears when any row was measured).
+    """
     cells: dict[str, Any] = {"index": row.index, "node": row.node, "op": row.op}
     for backend in accuracy:
         acc = row.accuracy.get(backend, {})
         cells[f"{backend} local dB"] = acc.get("local_sqnr_db")
         cells[f"{backend} dB"] = acc.get("sqnr_db")
+        if any(recovery(r, backend) for r in rows):
+            cells[f"{backend} FP32-kept cos"] = (recovery(row, backend) or {}).get("cosine")
     for backend in latency:
         cells[f"{backend} ms"] = row.latency.get(backend, {}).get("ms")
     return cells
