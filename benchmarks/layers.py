@@ -12,7 +12,8 @@ on digits images resized to 224, then runs the CLI as a user would:
    (the target is under 2 minutes) with the load average before and after;
 2. ``... --no-accuracy --threads N`` for N = 1 and 2: per backend, the per-layer sum, the
    end-to-end median, their ratio (the target is within 25 %) and the measured parts of the
-   gap (between kernels inside ORT's run, this process's run-queue wait).
+   gap (``deploykit.layers.latency.gap_parts``: kernels' spread over their medians, between
+   kernels inside ORT's run, around the run; this process's run-queue wait).
 """
 
 from __future__ import annotations
@@ -77,9 +78,9 @@ def main() -> None:
             print(f"| {name} | defaults | {wall:.0f} | {load} | {what} |")
         print(
             "\n| model | threads | backend | layer sum ms | e2e median ms | ratio | "
-            "between kernels ms | run-queue wait ms | load |"
+            "spread ms | between kernels ms | around ms | run-queue wait ms | load |"
         )
-        print("|---|---:|---|---:|---:|---:|---:|---:|---|")
+        print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for name, artifact in artifacts.items():
             for threads in THREADS:
                 out = work / name / f"threads{threads}"
@@ -92,7 +93,9 @@ def main() -> None:
                     print(
                         f"| {name} | {threads} | {backend} | {lat['layer_sum_ms']:.2f} | "
                         f"{lat['e2e_median_ms']:.2f} | {lat['ratio']:.2f} | "
+                        f"{_ms(gap.get('spread_ms'))} | "
                         f"{_ms(gap.get('between_kernels_ms'))} | "
+                        f"{_ms(gap.get('outside_run_ms'))} | "
                         f"{_ms(gap.get('runqueue_wait_ms'))} | {load} |"
                     )
                 print(

@@ -48,20 +48,6 @@ class Kernel:
 
 
 @dataclass
-class Profile:
-    """What a profiler measured: kernels, and the interleaved timing of the runs.
-
-    ``run_ms`` is the runtime's own median time for a whole profiled run, where it
-    reports one (ONNX Runtime's ``model_run``): the time between kernels is inside it.
-    """
-
-    kernels: list[Kernel]
-    timing: Timing
-    run_ms: float | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class Timing:
     """Interleaved plain and profiled runs.
 
@@ -77,6 +63,31 @@ class Timing:
     profiled_ms: float
     wait_ms: float | None
     runs: int
+
+
+@dataclass
+class RunTimes:
+    """Medians over the profiled runs, in ms.
+
+    Attributes:
+        run_ms: the runtime's own time for a whole run, where it reports one (ONNX
+            Runtime's ``model_run``): the time between kernels is inside it.
+        kernel_sum_ms: the sum of one run's kernel times. It exceeds the sum of each
+            kernel's median when preemption lands on different kernels in each run.
+    """
+
+    run_ms: float | None = None
+    kernel_sum_ms: float | None = None
+
+
+@dataclass
+class Profile:
+    """What a profiler measured: kernels, the interleaved timing, and whole-run medians."""
+
+    kernels: list[Kernel]
+    timing: Timing
+    runs: RunTimes = field(default_factory=RunTimes)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def runqueue_wait_ms() -> float | None:
@@ -198,20 +209,31 @@ def attribute(
 
 
 def gap_parts(profile: Profile, kernels_ms: float) -> dict[str, float | None]:
-    """Where the end-to-end time outside the kernels went, per inference, in ms.
+    """Where the end-to-end time outside the per-layer sum went, per inference, in ms.
 
-    ``gap_ms``: end-to-end median minus the kernel sum; ``between_kernels_ms``: inside
-    the runtime's own run but in no kernel (thread hand-offs, scheduling), where the
-    runtime times whole runs; ``outside_run_ms``: the profiled call around that run
-    (binding, input and output copies); ``profiling_ms``: profiled minus plain median;
-    ``runqueue_wait_ms``: this process's threads waiting for a CPU during a plain run.
+    The parts add up: ``gap_ms`` (end-to-end median minus the sum of the kernels' medians)
+    = ``spread_ms`` + ``between_kernels_ms`` + ``outside_run_ms`` - ``profiling_ms``.
+
+    ``spread_ms``: a typical run's kernel sum minus the sum of the kernels' medians
+    (preemption, landing on different kernels each run, which no kernel's median holds);
+    ``between_kernels_ms``: inside the runtime's own run but in no kernel (hand-offs,
+    scheduling), where the runtime times whole runs; ``outside_run_ms``: the profiled call
+    around that (around the kernels where it does not: the two are then one figure);
+    ``profiling_ms``: profiled minus plain median; ``runqueue_wait_ms``: this process's
+    threads waiting for a CPU during a plain run.
     """
-    timing = profile.timing
-    run = profile.run_ms
+    timing, runs = profile.timing, profile.runs
+    run_kernels = runs.kernel_sum_ms
+    inner = runs.run_ms if runs.run_ms is not None else run_kernels
     return {
         "gap_ms": timing.e2e_ms - kernels_ms,
-        "between_kernels_ms": run - kernels_ms if run is not None else None,
-        "outside_run_ms": timing.profiled_ms - run if run is not None else None,
+        "spread_ms": run_kernels - kernels_ms if run_kernels is not None else None,
+        "between_kernels_ms": (
+            runs.run_ms - run_kernels
+            if runs.run_ms is not None and run_kernels is not None
+            else None
+        ),
+        "outside_run_ms": timing.profiled_ms - inner if inner is not None else None,
         "profiling_ms": timing.profiled_ms - timing.e2e_ms,
         "runqueue_wait_ms": timing.wait_ms,
     }
@@ -269,14 +291,7 @@ def gap_reason(lost: list[Kernel], gap: dict[str, float | None], load: dict[str,
         parts.append(f"{len(lost)} kernels name no source node ({names})")
     outside, wait = gap["gap_ms"] or 0.0, gap["runqueue_wait_ms"]
     if outside > 0:
-        where = (
-            f" ({gap['between_kernels_ms']:.3f} ms between kernels inside the runtime's run, "
-            f"by its profile; {gap['outside_run_ms']:.3f} ms around the run: the call, input "
-            "and output copies)"
-            if gap["between_kernels_ms"] is not None
-            else " (between kernels and around the run: this runtime times no whole run)"
-        )
-        parts.append(f"{outside:.3f} ms per inference is in no kernel{where}")
+        parts.append(f"{outside:.3f} ms per inference is in no kernel's median time{_where(gap)}")
         if wait is not None:
             on = f" (load average {load['load_average']:g} on {load['cpus']} CPUs)" if load else ""
             verdict = (
@@ -290,7 +305,29 @@ def gap_reason(lost: list[Kernel], gap: dict[str, float | None], load: dict[str,
             )
     elif outside < 0:
         parts.append(
-            f"kernels sum to {-outside:.3f} ms more than the end-to-end median: profiled runs "
-            "are slower than unprofiled ones, or kernels overlap in time"
+            f"kernels sum to {-outside:.3f} ms more than the end-to-end median: a profiled run "
+            f"took {gap['profiling_ms']:+.3f} ms against a plain one, or kernels overlap in time"
         )
     return "; ".join(parts)
+
+
+def _where(gap: dict[str, float | None]) -> str:
+    """The measured parts of the gap, as a parenthesis."""
+    parts = []
+    if gap["spread_ms"] is not None:
+        parts.append(
+            f"{gap['spread_ms']:.3f} ms kernels ran longer in a typical run than their own "
+            "medians: preemption lands on different kernels each run"
+        )
+    if gap["between_kernels_ms"] is not None:
+        parts.append(
+            f"{gap['between_kernels_ms']:.3f} ms between kernels inside the runtime's run; "
+            f"{gap['outside_run_ms']:.3f} ms around the run (the call, input and output copies)"
+        )
+    elif gap["outside_run_ms"] is not None:
+        parts.append(
+            f"{gap['outside_run_ms']:.3f} ms between kernels and around them (this runtime "
+            "times no whole run)"
+        )
+    parts.append(f"profiling itself {gap['profiling_ms']:+.3f} ms")
+    return " (" + "; ".join(parts) + ")"

@@ -8,6 +8,7 @@ output tensors (see :mod:`deploykit.layers.graph`).
 
 from __future__ import annotations
 
+import bisect
 import json
 import statistics
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from deploykit.layers.graph import Graph
-from deploykit.layers.latency import Kernel, Profile, interleaved_timing
+from deploykit.layers.latency import Kernel, Profile, RunTimes, interleaved_timing
 
 SUFFIX = "_kernel_time"
 
@@ -79,23 +80,24 @@ def profile_onnxruntime(
         )
         events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
         graph = Graph.load(optimized)
-    kernels, run_ms = _kernels(events, graph, warmup)
-    return Profile(kernels, timing, run_ms, {"threads": threads, "spinning": spinning})
+    kernels, run_times = _kernels(events, graph, warmup)
+    return Profile(kernels, timing, run_times, {"threads": threads, "spinning": spinning})
 
 
-def _kernels(events: list[dict], graph: Graph, warmup: int) -> tuple[list[Kernel], float | None]:
+def _kernels(events: list[dict], graph: Graph, warmup: int) -> tuple[list[Kernel], RunTimes]:
     """Median per-run time of each node, skipping the warm-up runs (told apart by model_run),
-    and the median ``model_run`` time (the whole run inside ORT) in ms."""
+    and the medians over runs of the whole ``model_run`` and of its kernels' sum, in ms."""
     model_runs = sorted(
-        (e["ts"] + e["dur"], e["dur"] / 1e3)
+        (e["ts"], e["ts"] + e["dur"])
         for e in events
         if e.get("cat") == "Session" and e["name"] == "model_run"
     )
-    run_ends = [end for end, _ in model_runs]
-    timed = [ms for _, ms in model_runs[warmup:]]
-    start = run_ends[warmup - 1] if warmup and len(run_ends) > warmup else 0
-    runs = max(1, len(run_ends) - warmup)
+    timed = model_runs[warmup:] if len(model_runs) > warmup else model_runs
+    start = timed[0][0] if timed else 0
+    runs = max(1, len(timed))
     per_node: dict[str, list[float]] = {}
+    per_run = [0.0] * len(timed)
+    starts = [begin for begin, _ in timed]
     ops: dict[str, str] = {}
     for event in events:
         name = event.get("name", "")
@@ -104,6 +106,14 @@ def _kernels(events: list[dict], graph: Graph, warmup: int) -> tuple[list[Kernel
         node = name[: -len(SUFFIX)]
         per_node.setdefault(node, []).append(event["dur"] / 1e3)
         ops[node] = event.get("args", {}).get("op_name", "")
+        run = bisect.bisect_right(starts, event["ts"]) - 1
+        if run >= 0:
+            per_run[run] += event["dur"] / 1e3
+    whole = [(end - begin) / 1e3 for begin, end in timed]
+    run_times = RunTimes(
+        statistics.median(whole) if whole else None,
+        statistics.median(per_run) if per_run else None,
+    )
     kernels = []
     for node, times in per_node.items():
         ms = statistics.median(times) if len(times) == runs else sum(times) / runs
@@ -114,4 +124,4 @@ def _kernels(events: list[dict], graph: Graph, warmup: int) -> tuple[list[Kernel
             "int8" if ops[node].startswith(("QLinear", "ConvInteger", "MatMulInteger")) else None
         )
         kernels.append(Kernel(node, ms, [node, *outputs], ops[node] or op, precision, neighbors))
-    return kernels, statistics.median(timed) if timed else None
+    return kernels, run_times

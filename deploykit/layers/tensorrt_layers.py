@@ -187,4 +187,4 @@ def profile_tensorrt(
     for name, samples in times.items():
         names = metadata.get(name) or [n.strip() for n in name.split("+")]
         kernels.append(Kernel(name, statistics.median(samples), [*names, name], "", None, []))
-    return Profile(kernels, timing, None, {"device": "cuda"})
+    return Profile(kernels, timing, details={"device": "cuda"})
