@@ -200,6 +200,9 @@ def measure_recovery(
     gap = 1.0 - int8["cosine"]
     for head, entry in figures.items():
         entry["recovered"] = (entry["cosine"] - int8["cosine"]) / gap if gap > 1e-9 else 0.0
+        entry["agreement_change"] = entry["agreement"] - int8["agreement"]
+        if "top1" in entry:
+            entry["top1_change"] = round(entry["top1"] - int8["top1"], 3)
         entry["kept"] = units[head]
         entry["weights"] = sources[head]
     summary = {

@@ -11,7 +11,8 @@ Schema ``deploykit.layers/1``::
                  "accuracy": {BACKEND: {"sqnr_db", "cosine", "max_abs", "local_sqnr_db",
                                         "local_cosine", "local_max_abs", "local", "members",
                                         "fp32_recovery": {"cosine", "agreement", "top1", "mse",
-                                                          "recovered", "kept", "weights"}}},
+                                                          "recovered", "agreement_change",
+                                                          "top1_change", "kept", "weights"}}},
                  "latency": {BACKEND: {"ms", "share", "members", "kernels", "precision"}}}],
      "unattributed": {BACKEND: {"ms", "share", "kernels", "why"}},
      "created", "libraries"}
