@@ -30,9 +30,12 @@ import numpy as np
 
 from deploykit.bench.stats import PairedComparison, mcnemar_exact, paired
 from deploykit.errors import VerificationError
+from deploykit.export.sensitivity import each_layer, logits, top1
 from deploykit.metrics import class_mismatch, label_classes
 
 ALPHA = 0.05
+# Images the per-layer error table of a budget is measured on (SQNR settles within a few).
+PROBE_IMAGES = 16
 
 # Quantizes with the given node names kept in FP32 and returns the model's path.
 Quantize = Callable[[list[str]], Path]
@@ -76,24 +79,6 @@ def load_eval_set(data: str, spec: Any, limit: int | None = None) -> EvalSet:
     return EvalSet(x, dataset.labels, dataset.name)
 
 
-def logits(path: Path, x: np.ndarray) -> np.ndarray:
-    """ONNX Runtime CPU logits of the model at ``path``."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.concatenate(
-        [session.run(None, {name: x[i : i + 128]})[0] for i in range(0, len(x), 128)]
-    )
-
-
-def top1(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Top-1 accuracy in percent."""
-    return float((scores.argmax(1) == labels).mean() * 100.0)
-
-
 def resolution(n: int, alpha: float = ALPHA) -> dict[str, Any]:
     """How finely ``n`` images resolve top-1: one image in points, and the smallest
     loss (images, points) that McNemar's test could call significant at ``alpha``
@@ -129,13 +114,50 @@ def _rank(
 ) -> list[dict[str, Any]]:
     """Each candidate layer with the top-1 reached when it alone is INT8, most damaging first."""
     nodes = [c["node"] for c in candidates]
-    ranking = []
-    for layer in candidates:
-        others = [n for n in nodes if n != layer["node"]]
-        scores = logits(quantize([*kept, *others]), data.x)
-        error = float(np.mean((scores - reference) ** 2))
-        ranking.append({**layer, "top1": round(top1(scores, data.labels), 3), "mse": error})
+
+    def alone(node: str) -> Path:
+        return quantize([*kept, *(n for n in nodes if n != node)])
+
+    figures = each_layer(alone, nodes, data.x, reference, data.labels)
+    ranking = [{**layer, **figures[layer["node"]]} for layer in candidates]
     return sorted(ranking, key=lambda r: (r["top1"], -r["mse"]))
+
+
+def _layer_errors(fp32: Path, int8: Path, x: np.ndarray) -> dict[str, dict[str, float]]:
+    """Local and cumulative SQNR of every layer of the all-INT8 model (``deploykit layers``)."""
+    from deploykit.layers.onnx_accuracy import onnx_layer_errors
+
+    found = onnx_layer_errors(fp32, int8, x)
+    return {
+        node: {
+            "local_sqnr_db": found.local[node].summary()["sqnr_db"],
+            "sqnr_db": stats.summary()["sqnr_db"],
+        }
+        for node, stats in found.cumulative.items()
+    }
+
+
+def _row(
+    rank: int, ranked: dict[str, Any], total: int, errors: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """One layer's line of the budget's table: its rank and what it does alone in INT8."""
+    sqnr = errors.get(ranked["node"], {})
+    return {
+        "node": ranked["node"],
+        "layer": ranked["layer"],
+        "op": ranked["op"],
+        "rank": rank,
+        "of": total,
+        "top1_alone_int8": ranked["top1"],
+        "cosine_alone_int8": round(ranked["cosine"], 6),
+        "logit_mse": round(ranked["mse"], 6),
+        "local_sqnr_db": _round(sqnr.get("local_sqnr_db")),
+        "sqnr_db": _round(sqnr.get("sqnr_db")),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 2)
 
 
 def fit_budget(
@@ -177,28 +199,23 @@ def fit_budget(
         "resolution": resolution(len(data.labels)),
         "warnings": [warning] if warning else [],
     }
-    fallback: list[str] = []
+    fallback: list[dict[str, Any]] = []
     ok, test = within_budget(reference, scores, data.labels, max_drop)
     if not ok:
         pool = [c for c in candidates if c["node"] not in kept]
         say(f"INT8 top-1 {int8_top1:.2f} % vs FP32 {fp32_top1:.2f} %: ranking {len(pool)} layers")
         ranking = _rank(quantize, kept, pool, data, reference)
-        record["sensitivity"] = [
-            {
-                "node": r["node"],
-                "layer": r["layer"],
-                "op": r["op"],
-                "top1_alone_int8": r["top1"],
-                "logit_mse": round(r["mse"], 6),
-            }
-            for r in ranking
-        ]
-        for layer in ranking:
-            fallback.append(layer["node"])
-            path = quantize([*kept, *fallback])
+        errors = _layer_errors(fp32, path, data.x[:PROBE_IMAGES])
+        rows = [_row(rank, r, len(ranking), errors) for rank, r in enumerate(ranking, 1)]
+        record["sensitivity"] = rows
+        for row in rows:
+            row = dict(row)  # the ranking stays as measured; the fallback adds top-1 after
+            fallback.append(row)
+            path = quantize([*kept, *(f["node"] for f in fallback)])
             scores = logits(path, data.x)
             int8_top1 = top1(scores, data.labels)
-            say(f"{layer['layer']} in FP32: top-1 {int8_top1:.2f} %")
+            row["top1_after"] = round(int8_top1, 3)
+            say(f"{row['layer']} in FP32: top-1 {int8_top1:.2f} %")
             ok, test = within_budget(reference, scores, data.labels, max_drop)
             if ok:
                 break
@@ -209,20 +226,20 @@ def fit_budget(
                 "layers in FP32" + (f" ({warning})" if warning else ""),
                 "raise the budget, try --calib-method entropy or percentile, or export fp16",
             )
-    layers = {c["node"]: c["layer"] for c in candidates}
     record.update(
         {
             "int8_top1": round(int8_top1, 3),
             "drop": round(fp32_top1 - int8_top1, 3),
             "paired": test.to_dict(),
-            "fp32_fallback": [{"node": n, "layer": layers.get(n, n)} for n in fallback],
+            "fp32_fallback": fallback,
         }
     )
-    return BudgetResult(path, fallback, record)
+    return BudgetResult(path, [f["node"] for f in fallback], record)
 
 
 def budget_lines(record: dict[str, Any]) -> list[str]:
-    """What the CLI prints about a budget: figures with units, the set's resolution, warnings."""
+    """What the CLI prints about a budget: figures with units, the set's resolution, the
+    layers kept in FP32 and why (:func:`fallback_table`), warnings."""
     kept = ", ".join(f["layer"] for f in record["fp32_fallback"]) or "none"
     lines = [
         f"accuracy on {record['n']} {record['eval']} images: top-1 FP32 "
@@ -237,5 +254,51 @@ def budget_lines(record: dict[str, Any]) -> list[str]:
             "cannot be told from noise (McNemar, as bench judges it)"
             + (f"; this drop: p={test['p_value']:.2g}" if test else "")
         )
+    lines += fallback_table(record)
     lines += [f"warning: {w}" for w in record.get("warnings", [])]
     return lines
+
+
+# Header, record key, number format.
+TABLE_COLUMNS = (
+    ("layer", "layer", ""),
+    ("node", "node", ""),
+    ("op", "op", ""),
+    ("rank", "rank", ""),
+    ("alone INT8 top-1 %", "top1_alone_int8", ".2f"),
+    ("alone INT8 cos", "cosine_alone_int8", ".4f"),
+    ("local SQNR dB", "local_sqnr_db", ".1f"),
+    ("SQNR dB", "sqnr_db", ".1f"),
+    ("top-1 % after", "top1_after", ".2f"),
+)
+TABLE_ROWS = 12
+
+
+def fallback_table(record: dict[str, Any]) -> list[str]:
+    """The layers the budget kept in FP32, one line each, in the order it kept them.
+
+    Why each: its rank among the layers by the damage it does alone in INT8 (top-1 and
+    output cosine with every other layer in FP32), its local and cumulative SQNR in the
+    all-INT8 model (as ``deploykit layers`` measures them), and the top-1 once it and
+    those above it are in FP32.
+    """
+    rows = [f for f in record.get("fp32_fallback", []) if "rank" in f]
+    if not rows:
+        return []
+    cells = [[name for name, _, _ in TABLE_COLUMNS]]
+    for row in rows[:TABLE_ROWS]:
+        values = {**row, "rank": f"{row['rank']}/{row['of']}"}
+        cells.append(
+            ["-" if values.get(k) is None else format(values[k], f) for _, k, f in TABLE_COLUMNS]
+        )
+    widths = [max(len(line[i]) for line in cells) for i in range(len(TABLE_COLUMNS))]
+    text = [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    ]
+    more = len(rows) - TABLE_ROWS
+    return [
+        f"kept in FP32, most damaging alone in INT8 first ({rows[0]['of']} layers ranked; "
+        "local SQNR in the all-INT8 model):",
+        *text,
+        *([f"... and {more} more (see the manifest's accuracy_budget)"] if more > 0 else []),
+    ]

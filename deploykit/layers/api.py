@@ -41,6 +41,8 @@ LAYER_FORMATS = {
     "tensorrt": ("onnx", "engine"),
 }
 REFERENCE_NAME = "reference.onnx"
+SMALL_SAMPLES, LARGE_SAMPLES = 32, 8
+PREPARING = "reference graph and images"
 LITERT_NO_LATENCY = (
     "LiteRT's Python interpreter reports no per-op times (only its benchmark_model binary does)"
 )
@@ -69,10 +71,13 @@ class LayersRequest:
         reference: the FP32 source the artifact was made from (default: its manifest's source).
         backends: backends to measure on (default: the artifact format's default backend).
         data: images the layers are compared on.
-        samples: how many images.
-        runs: profiled inferences per backend.
+        samples: how many images (default: :func:`default_samples`).
+        runs: profiled inferences per backend, at most (timing stops after
+            ``latency.TIME_CAP_S`` once ``latency.MIN_RUNS`` are done).
         threads: threads per runtime.
         accuracy: measure per-layer error.
+        sensitivity: layers (the worst by local SQNR) kept in FP32 one at a time, each run
+            end to end to measure what it recovers (Q/DQ ONNX on onnxruntime; 0: none).
         latency: measure per-layer time.
         top_k: rows printed per table.
         out_dir: folder for ``layers.json``, its renderings and ``reference.onnx``.
@@ -88,10 +93,21 @@ class LayersRequest:
         choices=_layer_backends,
     )
     data: str = option("digits", "Images compared on: digits, an ImageFolder or a .npz.")
-    samples: int = option(32, "How many images.", min=1)
-    runs: int = option(30, "Profiled inferences per backend.", min=1)
+    samples: int | None = option(
+        None, "How many images (default: 32; 8 for inputs over 64x64 pixels).", min=1
+    )
+    runs: int = option(
+        30, "Profiled inferences per backend (at most: timing stops at 15 s after 10).", min=1
+    )
     threads: int | None = option(None, "Threads per runtime.", min=1)
     accuracy: bool = option(True, "Measure per-layer error.", flag="--accuracy/--no-accuracy")
+    sensitivity: int = option(
+        8,
+        "Worst layers (by local SQNR) kept in FP32 one at a time to measure what each "
+        "recovers end to end (Q/DQ ONNX on onnxruntime; 0: none).",
+        min=0,
+        max=50,
+    )
     latency: bool = option(True, "Measure per-layer time.", flag="--latency/--no-latency")
     top_k: int = option(10, "Rows printed per table.", min=1)
     out_dir: Path = option(
@@ -200,6 +216,8 @@ def layer_report(
     if not ref:
         raise InputError(f"{path} has no manifest naming its source", "pass --reference MODEL")
     out_dir = ensure_dir(out_dir or request.out_dir)
+    say = progress or (lambda _stage, _done, _total: None)
+    say(PREPARING, 0, 2)
     reference, spec = _reference(ref, source or SourceOptions(), out_dir)
     artifact_spec = _artifact_spec(path, fmt)
     _check_specs(artifact_spec, spec, str(path))
@@ -207,7 +225,9 @@ def layer_report(
     artifact_graph = Graph.load(path) if fmt == "onnx" else None
     if artifact_graph is not None:
         check_shared_names(source_graph, artifact_graph, str(path))
-    images = _images(request, spec)
+    say(PREPARING, 1, 2)
+    images, labels = _images(request, spec)
+    say(PREPARING, 2, 2)
     feed = images
     if fmt == "onnx" and artifact_spec is not None and artifact_spec.layout == "NHWC":
         feed = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
@@ -228,17 +248,28 @@ def layer_report(
         created=datetime.now(timezone.utc).isoformat(),
         libraries=library_versions(),
     )
-    context = _Context(path, reference, source_graph, artifact_graph, feed, request, progress)
+    context = _Context(
+        path, reference, source_graph, artifact_graph, feed, labels, request, progress
+    )
     for backend in backends:
         report.backends[backend] = _measure(backend, context, rows, report)
     return report
 
 
-def _images(request: LayersRequest, spec: InputSpec) -> np.ndarray:
+def _images(request: LayersRequest, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared images and their labels (-1 where unlabelled)."""
     from deploykit.data import load_dataset, prepare
 
-    dataset = load_dataset(request.data, split="test", limit=request.samples)
-    return prepare(dataset.images, spec)
+    limit = request.samples or default_samples(spec)
+    dataset = load_dataset(request.data, split="test", limit=limit)
+    return prepare(dataset.images, spec), dataset.labels
+
+
+def default_samples(spec: InputSpec) -> int:
+    """32 images, or 8 above 64x64 pixels: the probe keeps every tensor of three copies of
+    the network, and each FP32-kept variant runs them all (at 224, ~100x the work)."""
+    height, width = spec.hw
+    return SMALL_SAMPLES if height * width <= 64 * 64 else LARGE_SAMPLES
 
 
 @dataclass
@@ -248,14 +279,15 @@ class _Context:
     source: Graph
     artifact_graph: Graph | None
     images: np.ndarray
+    labels: np.ndarray
     request: LayersRequest
     progress: Progress | None
 
     def attribution(self) -> Attribution:
         return Attribution(self.source, self.artifact_graph)
 
-    def tick(self, stage: str) -> Callable[[int], None]:
-        total = len(self.images)
+    def tick(self, stage: str, total: int | None = None) -> Callable[[int], None]:
+        total = len(self.images) if total is None else total
         return lambda done: self.progress(stage, done, total) if self.progress else None
 
 

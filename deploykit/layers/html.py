@@ -47,7 +47,7 @@ def _bar(value: float | None, top: float, kind: str) -> str:
 def to_html(report: LayerReport, k: int = 10) -> str:
     """The whole report as one HTML page."""
     accuracy, latency = report.accuracy_backends(), report.latency_backends()
-    rows = [row_cells(r, accuracy, latency) for r in report.layers]
+    rows = [row_cells(r, accuracy, latency, report.layers) for r in report.layers]
     columns = list(rows[0]) if rows else []
     # Bars: time against the slowest layer; loss as dB below BAR_DB (a layer near 0 dB local
     # SQNR gets a full bar, one at INT8's usual 35-40 dB a short one, FP16's none).

@@ -45,7 +45,10 @@ def accuracy(backend: str, ctx: _Context, rows: dict[str, LayerRow]) -> dict[str
         )
         for node, stats in found.cumulative.items():
             _fill(rows[node], backend, stats, found.local[node], "measured")
-        return {"method": ORT_METHOD, "local": "measured", "not_compared": found.missing}
+        summary = {"method": ORT_METHOD, "local": "measured", "not_compared": found.missing}
+        if ctx.request.sensitivity:
+            summary["sensitivity"] = _recovery(ctx, rows, backend)
+        return summary
     if backend == "litert":
         from deploykit.layers.tflite_accuracy import tflite_layer_errors
 
@@ -62,6 +65,33 @@ def accuracy(backend: str, ctx: _Context, rows: dict[str, LayerRow]) -> dict[str
         _fill(rows[node], backend, stats, None, "estimated", members.get(node, []))
     _estimate_local(ctx.source, rows, backend)
     return {"method": method, "local": "estimated", "unmatched": unmatched}
+
+
+def _recovery(ctx: _Context, rows: dict[str, LayerRow], backend: str) -> dict[str, Any] | None:
+    """Keep the worst layers by local SQNR in FP32 one at a time (Q/DQ artifacts only)."""
+    import onnx
+
+    from deploykit.layers import recovery
+    from deploykit.layers.report import local_order
+
+    artifact = onnx.load(str(ctx.artifact))
+    if not recovery.is_qdq(artifact):
+        return None
+    ranked = [r.node for r in local_order(list(rows.values()), backend)]
+    units = recovery.candidates(ctx.source, ranked, ctx.request.sensitivity)
+    tick = ctx.tick(f"{backend} FP32 recovery", len(units))
+    figures, summary = recovery.measure_recovery(
+        artifact,
+        onnx.load(str(ctx.reference)),
+        units,
+        ctx.images,
+        ctx.labels,
+        ctx.request.threads,
+        tick,
+    )
+    for head, entry in figures.items():
+        rows[head].accuracy[backend]["fp32_recovery"] = entry
+    return summary
 
 
 def _fill(

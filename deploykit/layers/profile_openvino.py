@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from deploykit.layers.latency import Kernel, Profile, interleaved_median_ms
+from deploykit.layers.latency import Kernel, Profile, RunTimes, interleaved_timing
 from deploykit.optional import require
 
 
@@ -51,20 +51,25 @@ def profile_openvino(
     request = profiled.create_infer_request()
     plain = _compile(core, artifact, len(sample), config).create_infer_request()
     times: dict[str, list[float]] = {}
+    sums: list[float] = []
 
     def profiled_run() -> None:
         request.infer({0: sample})
+        sums.append(0.0)
         for info in request.get_profiling_info():
             if str(info.status).endswith("EXECUTED") and "NOT_RUN" not in str(info.status):
-                times.setdefault(info.node_name, []).append(info.real_time.total_seconds() * 1e3)
+                ms = info.real_time.total_seconds() * 1e3
+                times.setdefault(info.node_name, []).append(ms)
+                sums[-1] += ms
 
-    e2e = interleaved_median_ms(lambda: plain.infer({0: sample}), profiled_run, runs, warmup)
+    timing = interleaved_timing(lambda: plain.infer({0: sample}), profiled_run, runs, warmup)
+    runs = timing.runs
     # Warm-up runs recorded times too: keep each node's last ``runs`` samples.
     times = {name: samples[-runs:] for name, samples in times.items()}
     kernels = _kernels(profiled, times, runs)
     hint = profiled.get_property("INFERENCE_PRECISION_HINT")
     details = {"threads": threads, "inference_precision": str(hint)}
-    return Profile(kernels, e2e, runs, details)
+    return Profile(kernels, timing, RunTimes(None, statistics.median(sums[-runs:])), details)
 
 
 def _kernels(compiled: Any, times: dict[str, list[float]], runs: int) -> list[Kernel]:

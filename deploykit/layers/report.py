@@ -9,7 +9,10 @@ Schema ``deploykit.layers/1``::
      "backends": {NAME: {"accuracy": {...} | null, "latency": {...} | null, "errors": [...]}},
      "layers": [{"node", "op", "index",
                  "accuracy": {BACKEND: {"sqnr_db", "cosine", "max_abs", "local_sqnr_db",
-                                        "local_cosine", "local_max_abs", "local", "members"}},
+                                        "local_cosine", "local_max_abs", "local", "members",
+                                        "fp32_recovery": {"cosine", "agreement", "top1", "mse",
+                                                          "recovered", "agreement_change",
+                                                          "top1_change", "kept", "weights"}}},
                  "latency": {BACKEND: {"ms", "share", "members", "kernels", "precision"}}}],
      "unattributed": {BACKEND: {"ms", "share", "kernels", "why"}},
      "created", "libraries"}
@@ -17,6 +20,11 @@ Schema ``deploykit.layers/1``::
 ``local`` says how the local error was obtained: ``measured`` (the layer run
 alone on FP32 inputs) or ``estimated`` (from cumulative errors). ``members``
 lists the source nodes a runtime fused into the row's node (its head).
+``fp32_recovery`` (Q/DQ ONNX on onnxruntime, the worst layers by local SQNR):
+the artifact's output against the FP32 source with that layer (``kept``: it
+and the activations fused with it) in FP32; ``recovered`` is the share of the
+artifact's cosine gap it closes. The backend's ``accuracy.sensitivity`` holds
+the artifact's own figures (``int8``) and how many layers were measured.
 """
 
 from __future__ import annotations
@@ -169,10 +177,28 @@ def _key(value: float | None, worst_low: bool) -> float:
     return round(value, 1) if worst_low else -round(value, 4)
 
 
+def local_order(rows: list[LayerRow], backend: str) -> list[LayerRow]:
+    """Rows with accuracy on ``backend``, lowest local SQNR first."""
+    rows = [r for r in rows if backend in r.accuracy]
+    return sorted(
+        rows, key=lambda r: (_key(r.accuracy[backend].get("local_sqnr_db"), True), r.index)
+    )
+
+
+def recovery(row: LayerRow, backend: str) -> dict[str, Any] | None:
+    """What keeping ``row`` in FP32 recovered on ``backend``, when it was measured."""
+    return row.accuracy.get(backend, {}).get("fp32_recovery")
+
+
 def worst_layers(report: LayerReport, backend: str, k: int | None = None) -> list[LayerRow]:
-    """Rows with accuracy on ``backend``, lowest local SQNR first (the sensitivity ranking)."""
-    rows = [r for r in report.layers if backend in r.accuracy]
-    rows.sort(key=lambda r: (_key(r.accuracy[backend].get("local_sqnr_db"), True), r.index))
+    """The sensitivity ranking on ``backend``: layers measured kept in FP32 first, the one
+    whose FP32 copy closes most of the output's cosine gap to the FP32 source leading;
+    then the rest by lowest local SQNR."""
+    rows = local_order(report.layers, backend)
+    measured = [r for r in rows if recovery(r, backend)]
+    # By the share of the artifact's cosine gap closed, to the percent; ties keep local order.
+    measured.sort(key=lambda r: -round(recovery(r, backend)["recovered"], 2))
+    rows = measured + [r for r in rows if not recovery(r, backend)]
     return rows[:k] if k else rows
 
 

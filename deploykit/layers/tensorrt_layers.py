@@ -27,7 +27,7 @@ import numpy as np
 from deploykit import tensorrt_compat as compat
 from deploykit.errors import InputError
 from deploykit.layers.graph import Graph
-from deploykit.layers.latency import Kernel, Profile, interleaved_median_ms
+from deploykit.layers.latency import Kernel, Profile, interleaved_timing
 from deploykit.layers.metrics import ErrorStats
 from deploykit.layers.onnx_accuracy import visible
 
@@ -173,7 +173,8 @@ def profile_tensorrt(
     profiled = _Session(engine, np.ascontiguousarray(sample))
     profiled.context.profiler = _Profiler()
     feed = np.ascontiguousarray(sample)
-    e2e = interleaved_median_ms(session.run, lambda: profiled.run(feed), runs, warmup)
+    timing = interleaved_timing(session.run, lambda: profiled.run(feed), runs, warmup)
+    runs = timing.runs
     times = {name: samples[-runs:] for name, samples in times.items()}
     inspector = engine.create_engine_inspector()
     layers = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
@@ -186,4 +187,4 @@ def profile_tensorrt(
     for name, samples in times.items():
         names = metadata.get(name) or [n.strip() for n in name.split("+")]
         kernels.append(Kernel(name, statistics.median(samples), [*names, name], "", None, []))
-    return Profile(kernels, e2e, runs, {"device": "cuda"})
+    return Profile(kernels, timing, details={"device": "cuda"})

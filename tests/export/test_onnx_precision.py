@@ -175,6 +175,10 @@ def test_accuracy_budget_falls_back_hostile_layers(trained_resnet, calib, work, 
     # tell from noise on these 400 images.
     assert budget["drop"] <= 1.0 or not budget["paired"]["regressed"]
     assert "stages.0.conv2" in layers and len(layers) <= 3
+    # Each kept layer says why: its rank alone in INT8, its SQNR, top-1 once it is FP32.
+    first = budget["fp32_fallback"][0]
+    assert first["rank"] == 1 and first["top1_alone_int8"] < 50 and first["sqnr_db"] < 10
+    assert budget["fp32_fallback"][-1]["top1_after"] == budget["int8_top1"]
     assert budget["resolution"]["min_significant_images"] == 6
     acc, _ = top1(result.artifact, result.manifest.input, digits_test)
     assert acc == pytest.approx(budget["int8_top1"])

@@ -88,3 +88,22 @@ def test_budget_lines_carry_units_resolution_and_warnings():
     assert "top-1 FP32 98.75 %, INT8 98.50 % (drop 0.25 points, budget 1)" in lines[0]
     assert "one image is 0.25 points" in lines[1] and "under 6 images (1.50 points)" in lines[1]
     assert lines[2] == "warning: the model has 1000 outputs but digits has 10"
+
+
+def test_budget_lines_show_why_each_layer_stayed_fp32():
+    kept = {
+        "node": "node_Conv_146", "layer": "stages.1.conv2", "op": "Conv", "rank": 1, "of": 10,
+        "top1_alone_int8": 17.25, "cosine_alone_int8": 0.2564, "local_sqnr_db": 15.79,
+        "sqnr_db": -1.78, "top1_after": 19.25,
+    }  # fmt: skip
+    record = {
+        "n": 400, "eval": "digits:test", "fp32_top1": 98.75, "int8_top1": 98.5, "drop": 0.25,
+        "max_drop": 1.0, "fp32_fallback": [kept, {**kept, "rank": 2, "local_sqnr_db": None}],
+    }  # fmt: skip
+    lines = budget_lines(record)
+    assert "10 layers ranked" in lines[1]
+    header, first, second = lines[2].split(), lines[3].split(), lines[4].split()
+    assert header[:4] == ["layer", "node", "op", "rank"]
+    assert first == ["stages.1.conv2", "node_Conv_146", "Conv", "1/10", "17.25", "0.2564",
+                     "15.8", "-1.8", "19.25"]  # fmt: skip
+    assert second[3] == "2/10" and second[6] == "-"

@@ -31,8 +31,12 @@ def test_layers_cli_writes_every_rendering(cli, culprit, tmp_path):
     assert "openvino: slowest 3 layers" in result.stdout and "end-to-end median" in result.stdout
     for name in ("layers.json", "layers.md", "layers.html", "reference.onnx"):
         assert (out / name).is_file(), name
+    assert "were each kept in FP32 and run end to end" in result.stdout
     data = json.loads((out / "layers.json").read_text())
     assert data["reference"]["ref"] == str(culprit["fp32"])  # taken from the manifest
+    first = next(r for r in data["layers"] if r["node"] == CULPRIT_NODE)
+    assert first["accuracy"]["onnxruntime"]["fp32_recovery"]["recovered"] > 0.7
+    assert "onnxruntime FP32-kept cos" in (out / "layers.html").read_text()
     openvino = [r["latency"]["openvino"] for r in data["layers"] if "openvino" in r["latency"]]
     # OpenVINO fuses Conv + ReLU (+ Add): the time sits on the Conv with its members listed.
     assert any(len(lat["members"]) > 1 for lat in openvino)
