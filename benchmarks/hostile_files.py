@@ -74,6 +74,20 @@ def bomb(name: str, file: str, gib: float = 2.0, entries: int = 1) -> Case:
     return Case("trust", name, argv, check=says_too_big, timeout=120)
 
 
+def h5_bomb(path: Path, gib: float = 2.0) -> Path:
+    """A Keras-looking HDF5 file declaring ``gib`` GiB of weights in a few kB (unwritten chunks)."""
+    import h5py
+
+    side = int((gib * 2**28) ** 0.5)  # float32: gib GiB in a side x side matrix
+    with h5py.File(path, "w") as handle:
+        handle.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {}})
+        kernel = handle.create_dataset(
+            "model_weights/dense/dense/kernel:0", (side, side), "float32", chunks=(256, 256)
+        )
+        kernel[:256, :256] = 1.0
+    return path
+
+
 def says_too_big(out: Outcome) -> str | None:
     """The refusal names the size or count (not an unrelated error after expanding it)."""
     words = ("bomb", "uncompressed", "entries", "expand", "pixels")  # the files' names have none
@@ -162,6 +176,13 @@ def trust_cases(fx: Fixtures) -> list[Case]:
         bomb(".keras zip bomb (2 GiB of zeros)", "z.keras"),
         bomb(".keras with 200 000 zip entries", "many.keras", 0.02, 200_000),
         bomb(".pt2 zip bomb (2 GiB entry)", "z.pt2"),
+        Case(
+            "trust",
+            ".h5 declaring 2 GiB of weights in a few kB",
+            lambda f: ["export", h5_bomb(f / "m.h5"), *EXPORT],
+            check=says_too_big,
+            timeout=120,
+        ),
         Case("trust", "YAML alias bomb suite", yaml_bomb, check=quick(30), timeout=120),
         Case("trust", "ONNX external data path outside its folder", external),
     ]

@@ -190,6 +190,8 @@ def make_calibration_set(
 
 def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     """``x`` and the embedded manifest (``{}`` for a plain array file) of a set."""
+    from deploykit.data.datasets import npz_meta
+
     check_zip(path, f"calibration set {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -201,10 +203,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             x = data["x"]
             if x.dtype.kind not in "uif":
                 raise ValueError(f"'x' holds {x.dtype} values, not numbers")
-            meta = json.loads(str(data["meta"])) if "meta" in data else {}
-            if not isinstance(meta, dict):
-                raise ValueError(f"'meta' is a JSON {type(meta).__name__}, not an object")
-    except (OSError, ValueError, json.JSONDecodeError) as exc:
+            meta = npz_meta(data)
+    except (OSError, ValueError) as exc:
         raise CalibrationError(
             f"cannot read calibration set {path} ({first_line(exc)})",
             "make one with: deploykit calibrate digits -o calib.npz",

@@ -40,6 +40,10 @@ class InputError(DeployKitError):
     """A path, option or value given by the user is wrong."""
 
 
+class DataMismatchError(InputError):
+    """A labelled data set does not fit the model (labels beyond its outputs)."""
+
+
 class ModelLoadError(DeployKitError):
     """A model reference could not be turned into a model."""
 

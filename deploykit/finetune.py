@@ -140,6 +140,11 @@ class FinetuneRequest:
 
     def __post_init__(self) -> None:
         check_options(self)
+        if self.train.epochs < 1:  # prune may fine-tune for 0 epochs; a fresh head may not
+            raise InputError(
+                f"--epochs {self.train.epochs} would save a fresh, untrained head",
+                "give --epochs 1 or more",
+            )
 
 
 def finetune(

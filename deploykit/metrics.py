@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from deploykit.errors import DataMismatchError
+
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
     """Share of samples whose label is among the ``k`` highest logits (labels < 0 are skipped)."""
@@ -51,6 +53,29 @@ def label_classes(labels: np.ndarray) -> int:
     """How many classes ``labels`` span (largest label + 1; 0 when none is labelled)."""
     labelled = labels[labels >= 0]
     return int(labelled.max()) + 1 if len(labelled) else 0
+
+
+def check_labels_fit(outputs: int, classes: int, what: str) -> None:
+    """Refuse a labelled set whose labels the model cannot output (a label >= its output count).
+
+    Those images are scored wrong whatever the model does, and cross-entropy fails on
+    them: the set belongs to another model. More outputs than classes is only warned
+    about (:func:`class_mismatch`): a 1000-class model on a 10-class subset still runs.
+
+    Args:
+        outputs: the model's number of outputs (logits per image).
+        classes: the data set's class count (:func:`label_classes`; 0: unlabelled).
+        what: the model (or data set) the message names.
+
+    Raises:
+        DataMismatchError: naming the largest label and the output count.
+    """
+    if classes > outputs:
+        raise DataMismatchError(
+            f"{what}: the data's labels go up to {classes - 1} but the model has {outputs} outputs",
+            "give data labelled with the model's class indices, or a model with one output "
+            "per class (--num-classes)",
+        )
 
 
 def class_mismatch(outputs: int, classes: int, data: str) -> str | None:

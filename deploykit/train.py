@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deploykit.data import Dataset, prepare
-from deploykit.metrics import topk_accuracy
+from deploykit.metrics import check_labels_fit, label_classes, topk_accuracy
 from deploykit.options import check_options, option
 from deploykit.spec import InputSpec
 
@@ -116,6 +116,8 @@ def fit(
                 continue
             batch = _shift(x[index], rng) if config.augment else x[index]
             logits = model(batch)
+            if step == 0:  # cross-entropy fails on labels the model cannot output
+                check_labels_fit(logits.shape[1], label_classes(data.labels), data.name)
             loss = loss_fn(logits, y[index])
             if distill:
                 loss = (1 - distill) * loss + distill * _soft_loss(
@@ -158,8 +160,10 @@ def predict(model, data: Dataset, spec: InputSpec, batch_size: int = 256) -> np.
 
 
 def evaluate(model, data: Dataset, spec: InputSpec) -> float:
-    """Top-1 accuracy of a torch ``model`` on ``data``."""
-    return topk_accuracy(predict(model, data, spec), data.labels, 1)
+    """Top-1 accuracy of a torch ``model`` on ``data`` (refused when its labels do not fit)."""
+    logits = predict(model, data, spec)
+    check_labels_fit(logits.shape[1], label_classes(data.labels), data.name)
+    return topk_accuracy(logits, data.labels, 1)
 
 
 def recalibrate_batchnorm(

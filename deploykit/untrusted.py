@@ -9,6 +9,7 @@ anything is extracted or constructed.
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -61,15 +62,84 @@ def check_zip(
         raise InputError(
             f"{what} has two entries named {duplicate}", "the archive was tampered with"
         )
-    total = sum(e.file_size for e in entries)
+    _check_expansion(what, sum(e.file_size for e in entries), size, max_bytes, "a zip bomb")
+    return entries
+
+
+def _check_expansion(what: str, total: int, size: int, max_bytes: int, kind: str) -> None:
+    """Refuse a file whose contents expand to ``total`` bytes from its own ``size``.
+
+    The limit is ``max_bytes``, or ``MAX_ZIP_RATIO`` times the file's size plus 64 MiB
+    when that is less: weights barely compress, a bomb is mostly nothing.
+    """
     limit = min(max_bytes, MAX_ZIP_RATIO * size + ZIP_SLACK_BYTES)
     if total > limit:
         raise InputError(
             f"{what} would expand to {total / 2**20:,.0f} MiB from {size / 2**20:,.1f} MiB "
-            f"(limit {limit / 2**20:,.0f} MiB), a zip bomb",
-            "refusing to extract it",
+            f"(limit {limit / 2**20:,.0f} MiB), {kind}",
+            "refusing to load it",
         )
-    return entries
+
+
+def check_h5(
+    path: Path,
+    what: str,
+    *,
+    max_objects: int = MAX_ZIP_ENTRIES,
+    max_bytes: int = MAX_ZIP_BYTES,
+) -> None:
+    """Check an HDF5 file (a Keras ``.h5``) from its metadata before anything reads its arrays.
+
+    Keras reads every dataset into memory; a dataset's declared shape costs nothing in
+    the file when its chunks are compressed or never written. Each dataset's declared
+    bytes are summed (shape times item size, no data read) and capped as zip archives
+    are. Links or storage in other files (external links, external or virtual datasets)
+    are refused: the model would read files the user did not name.
+
+    Args:
+        path: the file.
+        what: how to name it in messages, e.g. ``"model file m.h5"``.
+        max_objects: most groups, datasets and links allowed.
+        max_bytes: most declared dataset bytes allowed in total (and see ``check_zip``).
+
+    Raises:
+        InputError: not HDF5, over a cap, or pointing outside itself.
+    """
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{what} is not a readable HDF5 file ({exc})") from None
+    seen = {"objects": 0, "bytes": 0, "outside": None}
+
+    def visit(name: str, link: Any) -> bool | None:
+        seen["objects"] += 1
+        if seen["objects"] > max_objects:
+            return True  # stops the walk
+        if isinstance(link, h5py.ExternalLink):
+            seen["outside"] = f"{name} links to {link.filename}"
+            return True
+        node = handle.get(name) if isinstance(link, h5py.HardLink) else None
+        if isinstance(node, h5py.Dataset):
+            if node.external or node.is_virtual:
+                seen["outside"] = f"{name} keeps its data in another file"
+                return True
+            seen["bytes"] += (
+                0 if node.shape is None else math.prod(node.shape)
+            ) * node.dtype.itemsize
+        return None
+
+    with handle:
+        try:
+            handle.visititems_links(visit)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise InputError(f"{what} is not a readable HDF5 file ({exc})") from None
+    if seen["outside"]:
+        raise InputError(f"{what}: {seen['outside']}", "a model file must hold its own weights")
+    if seen["objects"] > max_objects:
+        raise InputError(f"{what} has over {max_objects} objects", "is it really a model file?")
+    _check_expansion(what, seen["bytes"], path.stat().st_size, max_bytes, "an HDF5 bomb")
 
 
 def load_yaml(path: Path, what: str, max_nodes: int = MAX_YAML_NODES) -> Any:

@@ -115,6 +115,10 @@ def test_bad_destination_and_data_are_one_line(cli, user_error, tmp_path):
         cli("finetune", "demo_resnet", "--data", tmp_path / "nowhere", "-o", tmp_path / "x.pt2"),
         "unknown dataset",
     )
+    user_error(
+        cli("finetune", "demo_resnet", "--epochs", "0", "-o", tmp_path / "x.pt2"),
+        "--epochs 0 would save a fresh, untrained head",
+    )
     assert not list(tmp_path.iterdir())
 
 

@@ -17,7 +17,7 @@ from deploykit.bench.stats import paired, unpack_bits
 from deploykit.bench.subjects import Subject, resolve
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import CellsFailedError, InputError
-from deploykit.fileio import WriteError, temp_dir
+from deploykit.fileio import WriteError, temp_dir, write_failure
 from deploykit.manifest import check_bytes, read_manifest
 from deploykit.metrics import fidelity
 from deploykit.targets import TARGETS, get_backend, load_plugins
@@ -195,6 +195,23 @@ def check_cells(run: BenchRun, strict: bool = False) -> None:
         )
 
 
+def _stage_input(path: Path, x: np.ndarray, labels: np.ndarray, notes: list[str]) -> bool:
+    """Write the workers' input to ``path``; False (and a note) when there is no room for it.
+
+    A full temporary folder or a file-size limit (``ulimit -f``) must not cost the
+    measurements: the run goes on in this process, without crash isolation, and says so.
+    """
+    try:
+        np.savez(path, x=x, labels=labels)
+    except OSError as exc:
+        failure = write_failure(exc, path)
+        if failure is None:
+            raise
+        notes.append(f"measured in this process, without crash isolation: {failure.message}")
+        return False
+    return True
+
+
 def run_bench(
     items: list[str | BenchItem],
     config: BenchConfig,
@@ -253,6 +270,7 @@ def run_bench(
                 unsaved.append(exc)
                 notes.append(f"results kept in memory only: {exc.message}")
 
+    isolate = config.isolate  # off for the rest of the run when the input cannot be staged
     with temp_dir(label="bench") as tmp:
         prepared: dict[int, Path] = {}
         for index, (item, subject, backend) in enumerate(groups):
@@ -270,10 +288,11 @@ def run_bench(
                     on_cell(cells[batch], len(run.cells) + len(finished), total)
 
             x = prepare(data.images, subject.spec)
-            if config.isolate:
-                if id(subject) not in prepared:
-                    prepared[id(subject)] = Path(tmp) / f"input{len(prepared)}.npz"
-                    np.savez(prepared[id(subject)], x=x, labels=data.labels)
+            if isolate and id(subject) not in prepared:
+                staged = Path(tmp) / f"input{len(prepared)}.npz"
+                isolate = _stage_input(staged, x, data.labels, notes)
+                prepared[id(subject)] = staged
+            if isolate:
                 job = {
                     "item": item.ref,
                     "source": source_to_json(item.source or config.source),

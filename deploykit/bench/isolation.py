@@ -25,6 +25,8 @@ import numpy as np
 
 from deploykit.bench.cells import GroupPlan
 from deploykit.bench.worker import failure_reason, traceback_tail
+from deploykit.errors import DataMismatchError
+from deploykit.metrics import check_labels_fit
 
 POLL_S = 0.05
 # Same as ``python -m deploykit.bench.worker``, without runpy importing the module twice.
@@ -53,9 +55,12 @@ class GroupOutcome:
 class _Tracker:
     """Folds worker events into a :class:`GroupOutcome` and remembers where the worker was."""
 
-    def __init__(self, outcome: GroupOutcome, on_cell: Callable[[int, dict], None]) -> None:
+    def __init__(
+        self, outcome: GroupOutcome, on_cell: Callable[[int, dict], None], item: str
+    ) -> None:
         self.outcome = outcome
         self.on_cell = on_cell
+        self.item = item
         self.phase = "start"
         self.batch: int | None = None
         self.error: str | None = None
@@ -73,7 +78,10 @@ class _Tracker:
             return
         self.phase = phase
         if phase == "accuracy":
-            self.outcome.accuracy = event["accuracy"]
+            # Data whose labels the model cannot output ends the run before any timing.
+            record = event["accuracy"]
+            check_labels_fit(record["outputs"], record["classes"], self.item)
+            self.outcome.accuracy = record
             self.outcome.runner = event["runner"]
             if event.get("logits") is not None:
                 self.outcome.logits = event["logits"]
@@ -220,7 +228,7 @@ def run_group_isolated(
         on_cell: called with (batch, cell record) as each cell finishes or fails.
     """
     outcome = GroupOutcome()
-    tracker = _Tracker(outcome, on_cell)
+    tracker = _Tracker(outcome, on_cell, job["item"])
     attempt, todo = 0, plan
     while todo.batches:
         job_dir = work_dir / f"attempt{attempt}"
@@ -256,13 +264,15 @@ def run_group_inprocess(
     from deploykit.bench.cells import measure_group
 
     outcome = GroupOutcome()
-    tracker = _Tracker(outcome, on_cell)
+    tracker = _Tracker(outcome, on_cell, subject.item)
     todo = plan
     while todo.batches:
         tracker.reset()
         try:
             measure_group(subject, x, labels, todo, tracker.handle)
             break
+        except DataMismatchError:  # the input does not fit: the run is refused, as isolated
+            raise
         except Exception as exc:  # a runtime error costs this cell, not the run
             reason, tracker.traceback = failure_reason(exc), traceback_tail()
         todo = replace(todo, batches=tracker.fail(reason, todo), accuracy=False)

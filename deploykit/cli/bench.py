@@ -193,17 +193,19 @@ def _run_with_progress(
 def _write_reports(run, paths: dict[str, Path], title: str) -> None:
     from deploykit.bench.formats import to_csv, to_markdown
     from deploykit.bench.html import to_html
-    from deploykit.fileio import write_text_atomic
+    from deploykit.fileio import WriteError, write_text_atomic
 
-    if "json" in paths:
-        run.write_json(paths["json"])
     writers = {
-        "csv": to_csv,
-        "markdown": lambda r: to_markdown(r, title),
-        "html": lambda r: to_html(r, title),
+        "json": run.write_json,
+        "csv": lambda path: write_text_atomic(path, to_csv(run)),
+        "markdown": lambda path: write_text_atomic(path, to_markdown(run, title)),
+        "html": lambda path: write_text_atomic(path, to_html(run, title)),
     }
-    for name, writer in writers.items():
-        if name in paths:
-            write_text_atomic(paths[name], writer(run))
+    try:
+        for name, write in writers.items():
+            if name in paths:
+                write(paths[name])
+    except WriteError as exc:  # a full disk or a read-only folder: the table above has it all
+        raise WriteError(exc.message, "the measurements are in the table above") from None
     for path in paths.values():
         out.print(f"wrote {path}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +129,7 @@ def npz_arrays(path: Path) -> Dataset:
             key = next((k for k in ("x", "images") if k in data), None)
             if key is None:
                 raise InputError(f"{path} has no 'x' or 'images' array", "save images under 'x'")
+            npz_meta(data)  # a set that describes itself must do so as an object
             images = _scaled_images(data[key], path, key)
             label_key = next((k for k in ("y", "labels") if k in data), None)
             labels = _labels(data[label_key], len(images), path, label_key) if label_key else None
@@ -140,6 +144,20 @@ def npz_arrays(path: Path) -> Dataset:
     top = int(labels.max()) if len(labels) else -1
     classes = tuple(str(i) for i in range(top + 1))
     return Dataset(np.ascontiguousarray(images), labels, classes, str(path))
+
+
+def npz_meta(data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The JSON object an open ``.npz`` keeps under ``meta`` (``{}`` when it has none).
+
+    Raises:
+        ValueError: when ``meta`` is not JSON, or is JSON but not an object.
+    """
+    if "meta" not in data:
+        return {}
+    meta = json.loads(str(data["meta"]))
+    if not isinstance(meta, dict):
+        raise ValueError(f"'meta' is a JSON {type(meta).__name__}, not an object")
+    return meta
 
 
 def _scaled_images(x: np.ndarray, path: Path, key: str) -> np.ndarray:

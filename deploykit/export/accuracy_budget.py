@@ -31,7 +31,7 @@ import numpy as np
 from deploykit.bench.stats import PairedComparison, mcnemar_exact, paired
 from deploykit.errors import VerificationError
 from deploykit.export.sensitivity import each_layer, logits, top1
-from deploykit.metrics import class_mismatch, label_classes
+from deploykit.metrics import check_labels_fit, class_mismatch, label_classes
 
 ALPHA = 0.05
 # Images the per-layer error table of a budget is measured on (SQNR settles within a few).
@@ -181,10 +181,12 @@ def fit_budget(
         progress: called with a short status line per step.
 
     Raises:
+        DataMismatchError: when ``data`` has labels the model cannot output.
         VerificationError: when even every candidate in FP32 misses the budget.
     """
     say = progress or (lambda _msg: None)
     reference = logits(fp32, data.x)
+    check_labels_fit(reference.shape[1], label_classes(data.labels), f"--eval {data.name}")
     fp32_top1 = top1(reference, data.labels)
     path = quantize(kept)
     scores = logits(path, data.x)

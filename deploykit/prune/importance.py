@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from deploykit.metrics import check_labels_fit, label_classes
+
 
 def _l1() -> Any:
     import torch_pruning as tp
@@ -67,8 +69,9 @@ def accumulate_gradients(model: Any, images: Any, labels: Any, batch_size: int =
     model.zero_grad(set_to_none=True)
     model.eval()  # BatchNorm running statistics stay as they are while scoring
     loss_fn = torch.nn.CrossEntropyLoss()
+    classes = label_classes(labels.numpy())
     for start in range(0, len(labels), batch_size):
-        loss = loss_fn(
-            model(images[start : start + batch_size]), labels[start : start + batch_size]
-        )
+        logits = model(images[start : start + batch_size])
+        check_labels_fit(logits.shape[1], classes, "the Taylor scoring data")
+        loss = loss_fn(logits, labels[start : start + batch_size])
         loss.backward()

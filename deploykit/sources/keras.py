@@ -17,7 +17,7 @@ from deploykit.manifest import read_manifest
 from deploykit.sources.base import LoadedModel, SourceOptions
 from deploykit.spec import ASSUMED_PREPROCESS, InputSpec, Preprocess
 from deploykit.tensorflow_compat import import_keras, keras_application_names
-from deploykit.untrusted import check_zip
+from deploykit.untrusted import check_h5, check_zip
 
 DEFAULT_HW = (224, 224)
 
@@ -87,6 +87,8 @@ def _load_file(path: Path, options: SourceOptions) -> Any:
     """``keras.models.load_model`` in safe mode unless the user trusts the file's code."""
     if path.suffix == ".keras":  # a zip: Keras extracts it, so cap it first
         check_zip(path, f"model file {path}")
+    elif path.suffix == ".h5":  # HDF5: Keras reads every array whole, so cap them first
+        check_h5(path, f"model file {path}")
     keras = import_keras()
     try:
         return keras.models.load_model(path, compile=False, safe_mode=not options.trust_code)

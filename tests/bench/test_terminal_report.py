@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import io
 
+import pytest
 from rich.console import Console
 
 from deploykit.bench import BenchConfig, TimingConfig, run_bench
 from deploykit.bench.api import BenchItem
 from deploykit.bench.report import print_report
 from deploykit.bench.results import read_results
+from deploykit.errors import DataMismatchError
 from deploykit.sources import SourceOptions
 
 QUICK = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=3, min_s=0.01)
@@ -63,13 +65,23 @@ def test_every_requested_backend_gets_a_row(smoke_onnx):
 
 
 def test_class_count_mismatch_is_a_warning(smoke_onnx):
-    """A 3-output model benched on 10-class digits against a 10-output reference."""
+    """A 12-output model benched on 10-class digits against a 10-output reference."""
     config = BenchConfig(
         timing=QUICK, limit=32, isolate=False, threads=1, backends=("onnxruntime", "torch")
     )
-    three = BenchItem("demo_resnet", SourceOptions(num_classes=3))
-    run = run_bench([str(smoke_onnx), three], config)
+    twelve = BenchItem("demo_resnet", SourceOptions(num_classes=12))
+    run = run_bench([str(smoke_onnx), twelve], config)
     text = render(run, 100)
-    assert "! demo_resnet on torch: the model has 3 outputs but digits has 10 classes" in text
-    assert "has 3 outputs, the reference demo_resnet.onnx has 10" in text
+    assert "! demo_resnet on torch: the model has 12 outputs but digits has 10 classes" in text
+    assert "has 12 outputs, the reference demo_resnet.onnx has 10" in text
     assert "demo_resnet.onnx on onnxruntime: the model" not in text
+
+
+def test_labels_the_model_cannot_output_are_refused_before_timing(smoke_onnx):
+    """A 3-output model cannot score digits 3..9: the run stops at its accuracy pass."""
+    config = BenchConfig(timing=QUICK, limit=32, isolate=False, threads=1, backends=("torch",))
+    three = BenchItem("demo_resnet", SourceOptions(num_classes=3))
+    cells = []
+    with pytest.raises(DataMismatchError, match="labels go up to 9 but the model has 3 outputs"):
+        run_bench([three], config, on_cell=lambda cell, done, total: cells.append(cell))
+    assert cells == []

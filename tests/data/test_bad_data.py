@@ -132,7 +132,10 @@ def test_uint8_npz_is_scaled_to_unit_range(tmp_path):
     assert data.images.shape == (2, 3, 8, 8) and data.images.max() == 1.0
 
 
-@pytest.mark.parametrize("case", ["empty class", "16-bit out of range", "npz label count"])
+@pytest.mark.parametrize(
+    "case",
+    ["empty class", "16-bit out of range", "npz label count", "npz meta a list", "npz label 57"],
+)
 def test_bad_data_is_one_line_from_the_cli(case, tmp_path, cli, user_error):
     if case == "empty class":
         data = _folder(tmp_path / "imgs", {"a": 2, "b": 0})
@@ -143,9 +146,24 @@ def test_bad_data_is_one_line_from_the_cli(case, tmp_path, cli, user_error):
         fragment = "outside 0..65535"
     else:
         data = tmp_path / "d.npz"
-        np.savez(data, x=np.zeros((4, 3, 8, 8), np.uint8), y=np.array([0, 1]))
-        fragment = "2 labels for 4 images"
+        x = np.zeros((4, 3, 8, 8), np.uint8)
+        arrays, fragment = {
+            "npz label count": ({"y": np.array([0, 1])}, "2 labels for 4 images"),
+            "npz meta a list": (
+                {"y": np.arange(4), "meta": np.array("[1, 2]")},
+                "'meta' is a JSON list, not an object",
+            ),
+            # Read fine; only the model shows it cannot output label 57 (demo_resnet has 10).
+            "npz label 57": (
+                {"y": np.array([0, 1, 2, 57])},
+                "labels go up to 57 but the model has 10 outputs",
+            ),
+        }[case]
+        np.savez(data, x=x, **arrays)
+    before = sorted(tmp_path.rglob("*"))
     out = tmp_path / "out"
     result = cli("bench", "demo_resnet", "--data", data, "-o", out, "--iters", "3")
     user_error(result, fragment)
     assert result.code == 2 and not [p for p in out.rglob("*") if p.is_file()]
+    assert len((result.stdout + result.stderr).strip().splitlines()) <= 6, result
+    assert sorted(p for p in tmp_path.rglob("*") if p != out) == before  # nothing else written

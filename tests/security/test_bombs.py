@@ -12,6 +12,7 @@ import pytest
 
 from deploykit.errors import DeployKitError
 from deploykit.untrusted import load_yaml
+from tests.security.conftest import files_under
 
 
 def _zip_bomb(path: Path, entry: str, mib: int = 128) -> Path:
@@ -99,3 +100,75 @@ def test_weights_zip_bomb_is_refused(tmp_path, cli, refused):
     out = tmp_path / "out"
     result = cli("export", "demo_resnet", "--weights", bomb, "--to", "onnx", "-o", out)
     refused(result, out, "zip bomb")
+
+
+def _h5(path: Path, build) -> Path:
+    import h5py
+
+    with h5py.File(path, "w") as handle:
+        build(handle)
+    return path
+
+
+def test_keras_h5_bomb_is_refused_before_keras_reads_it(tmp_path, cli, refused):
+    """A 2 GiB dataset of compressed zeros in a file of a few kB: refused from its metadata."""
+
+    def bomb(handle):
+        weights = handle.create_dataset(
+            "model_weights/dense/kernel",
+            (2**14, 2**15),
+            "float32",
+            chunks=(1024, 1024),
+            compression="gzip",
+        )
+        weights[:1024, :1024] = 0.0  # one chunk written: the rest is the fill value
+        handle.attrs["model_config"] = "{}"
+
+    path = _h5(tmp_path / "m.h5", bomb)
+    assert path.stat().st_size < 2**20
+    out = tmp_path / "out"
+    start = time.monotonic()
+    refused(cli("export", path, "--to", "onnx", "-o", out), out, "HDF5 bomb", "m.h5")
+    assert time.monotonic() - start < 10
+    assert not (tmp_path / "out").exists() or files_under(tmp_path / "out") == []
+
+
+def test_h5_object_count_and_outside_links_are_refused(tmp_path):
+    import h5py
+
+    from deploykit.untrusted import check_h5
+
+    many = _h5(tmp_path / "many.h5", lambda h: [h.create_group(f"g{i}") for i in range(20)])
+    with pytest.raises(DeployKitError, match="over 10 objects"):
+        check_h5(many, "many.h5", max_objects=10)
+    check_h5(many, "many.h5", max_objects=20)  # at the cap: fine
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(bytes(64))
+
+    def external(handle):
+        handle.create_dataset("w", (16,), "float32", external=[(str(secret), 0, 64)])
+
+    with pytest.raises(DeployKitError, match="w keeps its data in another file"):
+        check_h5(_h5(tmp_path / "ext.h5", external), "ext.h5")
+
+    def link(handle):
+        handle["w"] = h5py.ExternalLink(str(tmp_path / "many.h5"), "/g0")
+
+    with pytest.raises(DeployKitError, match="w links to"):
+        check_h5(_h5(tmp_path / "link.h5", link), "link.h5")
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(DeployKitError, match="not a readable HDF5 file"):
+        check_h5(tmp_path / "text.h5", "text.h5")
+
+
+def test_a_real_keras_h5_passes_the_check_and_loads(keras_digits, tmp_path):
+    from deploykit.sources import SourceOptions, load_model
+    from deploykit.tensorflow_compat import import_keras
+    from deploykit.untrusted import check_h5
+
+    keras = import_keras()
+    path = tmp_path / "digits.h5"
+    keras.models.load_model(keras_digits, compile=False).save(path)
+    check_h5(path, "digits.h5")
+    loaded = load_model(str(path), SourceOptions())
+    assert loaded.kind == "keras" and loaded.num_classes == 10

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -166,3 +169,110 @@ def test_bench_keeps_its_measurements_when_the_disk_fills(model, tmp_path, monke
     assert run.config["notes"] == [
         f"results kept in memory only: no space left on the device while writing {tmp_path / 'results.json'}"
     ]
+
+
+QUICK_BENCH = ("--backend", "onnxruntime", "--iters", "5", "--min-time", "0.05")
+
+
+def _limit_file_size_16k() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 10, 16 << 10))
+
+
+def test_bench_under_a_file_size_limit_keeps_what_it_measured(model, tmp_path):
+    """ulimit -f 16 KiB: the workers' input cannot be staged, so bench measures in its own
+    process, prints the table, and says in one line which report did not fit."""
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    # 64 images of 3x8x8 float32 are 48 KiB: more than the limit lets the workers' input be.
+    args = ["bench", model, *QUICK_BENCH, "--limit", 64, "-o", out]
+    proc = subprocess.run(
+        [sys.executable, "-m", "deploykit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size_16k,
+        env={**os.environ, "TMPDIR": str(tmp), "COLUMNS": "200"},
+        timeout=300,
+    )
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(errors) == 1 and "file too large" in errors[0], errors
+    assert "the measurements are in the table above" in errors[0]
+    assert "without crash isolation: file too large" in proc.stdout, proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if "onnxruntime" in line)
+    assert " ok " in row, proc.stdout
+    assert list(tmp.iterdir()) == []
+    assert [p.name for p in files_under(out) if p.name.startswith(".")] == []
+
+
+# Mounts a read-only tmpfs over the folder in a private mount namespace (nothing outside sees
+# it, and it goes away with the process), then runs the command: a real EROFS, even for root.
+READ_ONLY_MOUNT = 'mount -t tmpfs -o ro,size=1m tmpfs "$1" && shift && exec "$@"'
+
+
+def _read_only(kind: str, folder: Path) -> tuple[list[str], str]:
+    """How to run a command that cannot write ``folder``: (argv prefix, the error it gets).
+
+    ``erofs``: a read-only file system mounted over it (needs root's CAP_SYS_ADMIN).
+    ``eacces``: a user without write permission. Root drops to nobody, keeping only the
+    right to read and search (this interpreter may live in root's own home), never to write.
+    """
+    if kind == "erofs":
+        prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_MOUNT]
+        return [*prefix, "sh", str(folder)], "the file system is read-only"
+    folder.chmod(0o555)
+    if os.geteuid() != 0:
+        return [], "permission denied"
+    keep = "+dac_read_search"
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    return [*nobody, f"--inh-caps={keep}", f"--ambient-caps={keep}"], "permission denied"
+
+
+# A child that can start this interpreter again (bench workers do) but cannot write the folder.
+PROBE = "import subprocess, sys; subprocess.run([sys.executable, '-c', ''], check=True); open({!r}, 'w')"
+
+
+@pytest.mark.parametrize("kind", ["erofs", "eacces"])
+def test_an_output_folder_that_cannot_be_written_is_one_line(kind):
+    """A read-only file system, or a user without write permission (root drops to nobody):
+    export says so in one line; bench prints its measurements, then says so in one line;
+    nothing is written anywhere."""
+    base = Path(tempfile.mkdtemp(prefix="ro-test-"))  # pytest's tmp_path is root-only
+    try:
+        base.chmod(0o755)
+        model = tiny_onnx(base / "m.onnx")
+        folder, home = base / "out", base / "home"
+        folder.mkdir()
+        home.mkdir()
+        home.chmod(0o777)
+        prefix, words = _read_only(kind, folder)
+        env = {**os.environ, "HOME": str(home), "TMPDIR": str(home), "COLUMNS": "200"}
+        env["PYTHONPATH"] = str(Path(__file__).parents[2])
+
+        def run(*args: str) -> subprocess.CompletedProcess:
+            argv = [*prefix, sys.executable, *args]
+            return subprocess.run(
+                argv, capture_output=True, text=True, env=env, cwd=home, timeout=300
+            )
+
+        try:
+            probe = run("-c", PROBE.format(str(folder / "probe")))
+        except OSError as exc:  # no unshare or setpriv here
+            pytest.skip(f"cannot run the CLI {kind} here: {exc}")
+        if str(folder / "probe") not in probe.stderr:  # refused for the folder, not before
+            pytest.skip(f"cannot run the CLI {kind} here: {probe.stderr.strip()[-300:]}")
+        export = run("-m", "deploykit", "export", str(model), "--to", "onnx", "-o", str(folder))
+        args = ["bench", model, *QUICK_BENCH, "--limit", 16, "-o", folder]
+        bench = run("-m", "deploykit", *map(str, args))
+        for proc in (export, bench):
+            lines = [line for line in proc.stderr.splitlines() if line.strip()]
+            errors = [line for line in lines if line.startswith("error: ")]
+            assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+            assert len(lines) <= 6 and len(errors) == 1, lines  # a note may come first
+            assert f"{words} while writing {folder}" in errors[0], errors
+        assert "the measurements are in the table above" in bench.stderr
+        assert f"results kept in memory only: {words}" in bench.stdout, bench.stdout
+        assert list(folder.iterdir()) == []
+        assert list(home.iterdir()) == []
+        assert sorted(p.name for p in base.iterdir()) == ["home", "m.onnx", "out"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
