@@ -2,8 +2,8 @@
 
 Each device column gets, for every (item, backend), one group of cells: all its
 batch sizes, measured by one Ray task in one isolation worker, as a local run
-does (a pool of k devices splits each group into k interleaved shards, so every
-member has work). The driver hands a shard to a member device only when that
+does (a pool with more members than groups splits each group into shards of
+interleaved batch sizes, so every member has work). The driver hands a shard to a member device only when that
 device is idle, pinned by its ``device:NAME`` resource (whose whole amount the
 task requests), so latency runs never overlap on a device. Each cell is written
 to the checkpoint as the device reports it (``complete: false`` until the end).
@@ -74,11 +74,21 @@ class _Member:
     gone: str | None = None
 
 
-def shards(index: int, column: Column, cells: dict[int, Cell]) -> list[Shard]:
-    """A group's cells for ``column``: one shard, or one per pool member (interleaved batch
-    sizes, so each costs about the same); the first also scores accuracy."""
+def shards(index: int, column: Column, cells: dict[int, Cell], groups: int) -> list[Shard]:
+    """A group's cells for ``column``, in as few shards as keep every member busy.
+
+    Each shard opens the runner once, so a group is split only when the column has more
+    members than groups: into ``ceil(members / groups)`` shards of interleaved batch sizes
+    (so each costs about the same); the first also scores accuracy.
+
+    Args:
+        index: the group's index in the sweep.
+        column: the device column.
+        cells: the group's cells for this column, by batch size.
+        groups: how many groups the column has in all.
+    """
     batches = list(cells)
-    count = max(1, min(len(column.members), len(batches)))
+    count = max(1, min(-(-len(column.members) // max(groups, 1)), len(batches)))
     return [
         Shard(index, column, {b: cells[b] for b in batches[k::count]}, batches[k::count], k == 0)
         for k in range(count)
@@ -116,7 +126,7 @@ class Sweep:
                         cell.label, cell.size_bytes = f"{Path(item.ref).stem}.engine", None
                     cells[batch] = cell
                     self.order.append((cell, index, column.label))
-                self.queues[column.label].extend(shards(index, column, cells))
+                self.queues[column.label].extend(shards(index, column, cells, len(groups)))
         self.members = [_Member(name, c) for c in columns for name in c.members]
         self.done, self.token, self.cursor = 0, 0, 0
         self.results: dict[tuple[int, str], dict[str, Any]] = {}

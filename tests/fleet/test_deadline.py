@@ -26,14 +26,18 @@ def test_a_call_that_never_returns_fails_after_its_deadline():
         bounded(divmod, 1, 0, timeout_s=5, what="divmod")
 
 
-def test_a_pool_splits_each_group_into_interleaved_shards():
+def test_a_pool_splits_a_group_only_when_members_outnumber_groups():
     cells = {b: Cell("m", "m.onnx", "onnx", "onnxruntime", b, "fp32", "cpu") for b in range(1, 6)}
-    pool = shards(3, Column("orin", ("orin-1", "orin-2")), cells)
-    assert [s.todo for s in pool] == [[1, 3, 5], [2, 4]]
-    assert [s.accuracy for s in pool] == [True, False]  # accuracy scored once per group
-    assert all(s.group == 3 for s in pool)
-    one = shards(0, Column("x86", ("x86",)), cells)
-    assert [s.todo for s in one] == [[1, 2, 3, 4, 5]]
+    pool = Column("orin", ("orin-1", "orin-2", "orin-3"))
+    split = shards(3, pool, cells, groups=2)  # 3 members, 2 groups: each group in 2 shards
+    assert [s.todo for s in split] == [[1, 3, 5], [2, 4]]
+    assert [s.accuracy for s in split] == [True, False]  # accuracy scored once per group
+    assert all(s.group == 3 for s in split)
+    assert [s.todo for s in shards(0, pool, cells, groups=3)] == [[1, 2, 3, 4, 5]]
+    assert len(shards(0, pool, {1: cells[1]}, groups=1)) == 1  # never more shards than cells
+    assert [s.todo for s in shards(0, Column("x86", ("x86",)), cells, groups=1)] == [
+        [1, 2, 3, 4, 5]
+    ]
 
 
 def test_agent_pins_its_ports():

@@ -31,20 +31,22 @@ def _when(event: threading.Event, action, delay_s: float = 0.0) -> threading.Thr
     return thread
 
 
+def _timed_sweep(onnx, fleet: FleetRequest, **hooks):
+    """``run_bench`` of ``onnx`` on ``fleet`` with ``hooks``; the run and its wall seconds."""
+    began = time.monotonic()
+    run = run_bench([str(onnx)], CONFIG, fleet=fleet, **hooks)
+    return run, time.monotonic() - began
+
+
 def test_a_device_that_stops_answering_fails_its_cells(ray_cluster, digits_onnx):
     ray_cluster.add_devices("dev-s")
     started = threading.Event()
     stopper = _when(started, lambda: ray_cluster.signal_device("dev-s", signal.SIGSTOP), 3.0)
     fleet = FleetRequest(ray_cluster.client, ("dev-a", "dev-s"), reply_timeout_s=10)
     try:
-        began = time.monotonic()
-        run = run_bench(
-            [str(digits_onnx)],
-            CONFIG,
-            fleet=fleet,
-            progress=lambda text: started.set() if "dev-s" in text else None,
+        run, elapsed = _timed_sweep(
+            digits_onnx, fleet, progress=lambda text: started.set() if "dev-s" in text else None
         )
-        elapsed = time.monotonic() - began
     finally:
         stopper.join()
         ray_cluster.signal_device("dev-s", signal.SIGCONT)
@@ -79,15 +81,9 @@ def test_a_cluster_that_stops_answering_ends_the_sweep(ray_cluster, digits_onnx,
     fleet = FleetRequest(ray_cluster.client, ("dev-a",), reply_timeout_s=8)
     checkpoint = tmp_path / "results.json"
     try:
-        began = time.monotonic()
-        run = run_bench(
-            [str(digits_onnx)],
-            CONFIG,
-            fleet=fleet,
-            checkpoint=checkpoint,
-            on_cell=lambda *_: first_cell.set(),
+        run, elapsed = _timed_sweep(
+            digits_onnx, fleet, checkpoint=checkpoint, on_cell=lambda *_: first_cell.set()
         )
-        elapsed = time.monotonic() - began
     finally:
         stopper.join()
         for proc in servers:
