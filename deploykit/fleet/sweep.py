@@ -135,6 +135,11 @@ class Sweep:
         self.payloads: list[dict[str, Any]] = []
 
     def run(self, data: Any) -> BenchRun:
+        """Ship the files and inputs, run every shard, and return the finished results.
+
+        Args:
+            data: the evaluation dataset (``images``, ``labels``).
+        """
         try:
             self.mailbox = self.call(self._new_mailbox, what="starting the mailbox actor")
             self.payloads = ship(self.ray, self.call, self.groups, data, self.config)
