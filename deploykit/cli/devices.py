@@ -26,7 +26,7 @@ def devices(
 
     if not fleet.cluster:
         raise InputError("no cluster given", "pass --cluster ray://HEAD:10001")
-    found = devices_at(fleet.cluster)
+    found = devices_at(fleet.cluster, fleet.reply_timeout_s)
     if as_json:
         out.print_json(json.dumps([{**asdict(d), "status": d.status} for d in found]))
     elif not found:

@@ -39,6 +39,39 @@ START_TIMEOUT_S = 90.0
 STARTED = "Ray runtime started"
 
 
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``"LOW-HIGH"`` -> (low, high), ports in 1-65535 with low <= high.
+
+    Raises:
+        InputError: anything else, in one line.
+    """
+    low, sep, high = str(text).partition("-")
+    if sep and low.strip().isdigit() and high.strip().isdigit():
+        pair = int(low), int(high)
+        if 1 <= pair[0] <= pair[1] <= 65535:
+            return pair
+    raise InputError(
+        f"worker ports {text!r} are not a port range",
+        "write LOW-HIGH, e.g. 20000-20099 (one port per Ray worker process of the node)",
+    )
+
+
+# AgentRequest field -> the ``ray start`` flag that pins that port of the node.
+PORT_FLAGS = {
+    "node_manager_port": "--node-manager-port",
+    "object_manager_port": "--object-manager-port",
+    "dashboard_agent_grpc_port": "--dashboard-agent-grpc-port",
+    "dashboard_agent_listen_port": "--dashboard-agent-listen-port",
+    "runtime_env_agent_port": "--runtime-env-agent-port",
+    "metrics_export_port": "--metrics-export-port",
+}
+
+
+def _port(help_text: str) -> int | None:
+    """A port option of the agent (None: Ray's choice)."""
+    return option(None, help_text, min=1, max=65535, suite=False)
+
+
 @dataclass(frozen=True)
 class AgentRequest:
     """How this machine joins a cluster as a device.
@@ -50,6 +83,12 @@ class AgentRequest:
         object_store_mib: the node's object store size (None: Ray's default).
         cache: where shipped artifacts and built engines are kept (None:
             ``$DEPLOYKIT_FLEET_CACHE`` or ``~/.cache/deploykit/fleet``).
+        node_manager_port, object_manager_port, dashboard_agent_grpc_port,
+            dashboard_agent_listen_port, runtime_env_agent_port, metrics_export_port: the
+            port each of the node's services listens on (None: Ray's choice, mostly a
+            random free port; see ``PORT_FLAGS``).
+        worker_ports: the (low, high) port range of the node's worker processes (None:
+            Ray's 10002-19999).
     """
 
     address: str = option("", "The head's GCS address, HEAD:6379.", suite=False)
@@ -66,33 +105,61 @@ class AgentRequest:
     cache: Path | None = option(
         None, "Where shipped artifacts and built engines are kept.", suite=False
     )
+    node_manager_port: int | None = _port("The node manager's port (default: random).")
+    object_manager_port: int | None = _port("The object manager's port (default: random).")
+    dashboard_agent_grpc_port: int | None = _port(
+        "The dashboard agent's gRPC port (default: random)."
+    )
+    dashboard_agent_listen_port: int | None = _port(
+        "The dashboard agent's HTTP port (default: 52365)."
+    )
+    runtime_env_agent_port: int | None = _port(
+        "The runtime-environment agent's port (default: random)."
+    )
+    metrics_export_port: int | None = _port(
+        "The metrics export (Prometheus) port (default: random)."
+    )
+    worker_ports: tuple[int, int] | None = option(
+        None,
+        "Ports of the node's worker processes, LOW-HIGH (default: Ray's 10002-19999).",
+        parse=parse_port_range,
+        suite=False,
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
 
 
-def node_command(
-    address: str, device: str, node_ip: str | None, object_store_mib: int | None
-) -> list[str]:
-    """The ``ray start`` command line of a device node."""
+def node_command(request: AgentRequest) -> list[str]:
+    """The ``ray start`` command line of a device node.
+
+    Args:
+        request: the address, device name and node settings (ports, object store).
+    """
     command = [
         sys.executable,
         "-m",
         "ray.scripts.scripts",
         "start",
         "--address",
-        address,
+        request.address,
         "--num-cpus",
         "0",
         "--resources",
-        json.dumps({device_resource(device): 1}),
+        json.dumps({device_resource(request.device): 1}),
         "--disable-usage-stats",
         "--block",
     ]
-    if node_ip:
-        command += ["--node-ip-address", node_ip]
-    if object_store_mib:
-        command += ["--object-store-memory", str(object_store_mib * 2**20)]
+    if request.node_ip:
+        command += ["--node-ip-address", request.node_ip]
+    if request.object_store_mib:
+        command += ["--object-store-memory", str(request.object_store_mib * 2**20)]
+    for name, flag in PORT_FLAGS.items():
+        if getattr(request, name) is not None:
+            command += [flag, str(getattr(request, name))]
+    if request.worker_ports:
+        low, high = request.worker_ports
+        command += ["--min-worker-port", str(low), "--max-worker-port", str(high)]
     return command
 
 
@@ -206,7 +273,7 @@ def run_agent(request: AgentRequest, on_ready: Callable[[dict], None] | None = N
     log = ensure_dir(Path(request.cache or cache_root()) / "logs") / f"node-{device}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            node_command(address, device, node_ip, request.object_store_mib),
+            node_command(request),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -6,10 +6,11 @@ import re
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import ModuleType
 
 from deploykit.errors import InputError, first_line
+from deploykit.fleet.deadline import REPLY_TIMEOUT_S, ClusterTimeout, bounded
 from deploykit.optional import require
 
 NAMESPACE = "deploykit"
@@ -94,12 +95,16 @@ def connect_error(address: str, exc: BaseException) -> InputError:
 
 
 @contextmanager
-def connected(address: str, node_ip: str | None = None) -> Iterator[ModuleType]:
+def connected(
+    address: str, node_ip: str | None = None, timeout_s: float = REPLY_TIMEOUT_S
+) -> Iterator[ModuleType]:
     """Connect this process to the cluster at ``address`` as a driver; disconnect after.
 
     Args:
         address: ``ray://HOST:PORT`` (Ray Client) or ``HOST:PORT`` (GCS, from a cluster node).
         node_ip: this node's address when it joined with one (GCS addresses only).
+        timeout_s: how long connecting through Ray Client, and disconnecting, may take (a
+            cluster that stopped answering is left behind rather than waited for).
 
     Raises:
         MissingBackendError: without the ``fleet`` extra.
@@ -112,7 +117,10 @@ def connected(address: str, node_ip: str | None = None) -> Iterator[ModuleType]:
         kwargs["_node_ip_address"] = node_ip
     for attempt in range(CONNECT_ATTEMPTS):
         try:
-            ray.init(address=address, **kwargs)
+            if address.startswith("ray://"):  # a Ray Client connection can stall in gRPC
+                bounded(ray.init, address=address, timeout_s=timeout_s, what="ray.init", **kwargs)
+            else:
+                ray.init(address=address, **kwargs)
             break
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             # A busy head can fail to start the Ray Client's per-driver server in time.
@@ -122,4 +130,5 @@ def connected(address: str, node_ip: str | None = None) -> Iterator[ModuleType]:
     try:
         yield ray
     finally:
-        ray.shutdown()
+        with suppress(ClusterTimeout):
+            bounded(ray.shutdown, timeout_s=timeout_s, what="ray.shutdown")

@@ -9,11 +9,13 @@ with the node. Ray's node table says which device names are (or were) served.
 from __future__ import annotations
 
 import fnmatch
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploykit.errors import InputError
+from deploykit.errors import InputError, first_line
 from deploykit.fleet.cluster import NAMESPACE, RESOURCE_PREFIX
+from deploykit.fleet.deadline import REPLY_TIMEOUT_S, bounded
 
 INFO_TIMEOUT_S = 20.0
 
@@ -95,26 +97,43 @@ def alive_devices(ray) -> set[str]:
     return {name for name, (alive, _ip) in served_devices(ray).items() if alive}
 
 
-def list_devices(ray) -> list[Device]:
+def list_devices(ray, timeout_s: float = REPLY_TIMEOUT_S) -> list[Device]:
     """Every device the cluster knows, with its environment when it is alive.
 
     Args:
         ray: the connected ``ray`` module.
-    """
-    devices = []
-    for name, (alive, ip) in sorted(served_devices(ray).items()):
-        device = Device(name, alive, ip)
-        if alive:
-            try:
-                actor = ray.get_actor(actor_name(name), namespace=NAMESPACE)
-                record = ray.get(actor.info.remote(), timeout=INFO_TIMEOUT_S)
-                device.ray_version = record["ray"]
-                device.environment = record["environment"]
-            except Exception as exc:  # no publisher yet, or it died with its node
-                from deploykit.errors import first_line
+        timeout_s: how long the cluster may take to answer (publishers get
+            ``INFO_TIMEOUT_S`` more, all together).
 
+    Raises:
+        ClusterTimeout: the cluster did not answer in time.
+    """
+    return bounded(
+        _list_devices, ray, timeout_s=timeout_s + INFO_TIMEOUT_S, what="listing the devices"
+    )
+
+
+def _list_devices(ray) -> list[Device]:
+    devices = [Device(name, alive, ip) for name, (alive, ip) in sorted(served_devices(ray).items())]
+    asked = {}
+    for device in devices:
+        if device.alive:
+            try:
+                actor = ray.get_actor(actor_name(device.name), namespace=NAMESPACE)
+                asked[device.name] = actor.info.remote()
+            except Exception as exc:  # no publisher yet, or it died with its node
                 device.error = first_line(exc, 80)
-        devices.append(device)
+    deadline = time.monotonic() + INFO_TIMEOUT_S  # the publishers answer side by side
+    for device in devices:
+        if device.name not in asked:
+            continue
+        try:
+            left = max(deadline - time.monotonic(), 0.1)
+            record = ray.get(asked[device.name], timeout=left)
+            device.ray_version = record["ray"]
+            device.environment = record["environment"]
+        except Exception as exc:  # it died with its node, or does not answer
+            device.error = first_line(exc, 80)
     return devices
 
 

@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from deploykit.fleet.cluster import connected
+from deploykit.fleet.deadline import REPLY_TIMEOUT_S
 from deploykit.fleet.inventory import Device, list_devices
 
 # Libraries worth a column: the runtimes a cell may use.
 SHOWN_LIBRARIES = ("onnxruntime", "openvino", "tensorrt", "ai-edge-litert", "torch")
 
 
-def devices_at(address: str) -> list[Device]:
-    """Every device of the cluster at ``address`` (see :func:`list_devices`)."""
-    with connected(address) as ray:
-        return list_devices(ray)
+def devices_at(address: str, timeout_s: float = REPLY_TIMEOUT_S) -> list[Device]:
+    """Every device of the cluster at ``address`` (see :func:`list_devices`).
+
+    Args:
+        address: the cluster's Ray Client address.
+        timeout_s: how long the cluster may take to answer.
+    """
+    with connected(address, timeout_s=timeout_s) as ray:
+        return list_devices(ray, timeout_s)
 
 
 def device_row(device: Device) -> dict[str, Any]:

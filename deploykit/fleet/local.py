@@ -8,6 +8,7 @@ ends every process it started. Nothing listens beyond loopback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -112,26 +113,50 @@ class LocalCluster:
         )  # fmt: skip
         _wait_for(log, "Ray runtime started", self.head, JOIN_TIMEOUT_S)
 
-    def agent_process(self, name: str) -> tuple[subprocess.Popen, Path]:
-        """Start ``deploykit agent`` for device ``name`` on the next loopback address."""
-        ip = f"127.0.0.{self.next_ip}"
+    def next_address(self) -> str:
+        """The loopback address the next agent will use."""
+        return f"127.0.0.{self.next_ip}"
+
+    def agent_process(self, name: str, *options: str) -> tuple[subprocess.Popen, Path]:
+        """Start ``deploykit agent`` for device ``name`` on the next loopback address.
+
+        Args:
+            name: the device name.
+            *options: more ``deploykit agent`` options (ports, say).
+        """
+        ip = self.next_address()
         self.next_ip += 1
         log = self.folder / f"agent-{name}-{ip}.log"
         proc = _spawn(
             [sys.executable, "-m", "deploykit", "agent", "--address", self.gcs, "--device", name,
              "--node-ip-address", ip, "--object-store-mib", str(OBJECT_STORE_MIB),
-             "--cache", str(self.folder / f"cache-{name}")],
+             "--cache", str(self.folder / f"cache-{name}"), *options],
             log,
         )  # fmt: skip
         return proc, log
 
-    def add_devices(self, *names: str) -> None:
+    def add_devices(self, *names: str, options: tuple[str, ...] = ()) -> None:
         """Start an agent for each of ``names`` in turn (raylets starting together on a busy
-        machine can miss Ray's start-up deadline); return once all have joined."""
+        machine can miss Ray's start-up deadline); return once all have joined.
+
+        Args:
+            *names: the device names.
+            options: more ``deploykit agent`` options for each of them.
+        """
         for name in names:
-            proc, log = self.agent_process(name)
+            proc, log = self.agent_process(name, *options)
             self.agents[name] = proc
             _wait_for(log, "joined the cluster", proc, JOIN_TIMEOUT_S)
+
+    def signal_device(self, name: str, sig: int) -> None:
+        """Send ``sig`` to every process of device ``name``'s node (the agent and what it
+        started: raylet, agents, workers), e.g. SIGSTOP to make it stop answering."""
+        import psutil
+
+        agent = psutil.Process(self.agents[name].pid)
+        for proc in [agent, *agent.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(sig)
 
     def stop_device(self, name: str) -> None:
         """Stop device ``name``'s agent (SIGTERM: it takes its node down)."""

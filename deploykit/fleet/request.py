@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploykit.fleet.columns import DeviceEntry
+from deploykit.fleet.deadline import REPLY_TIMEOUT_S
 from deploykit.options import check_options, option
 
 
@@ -21,6 +22,8 @@ class FleetRequest:
         devices: device names, glob patterns, or ``LABEL=PATTERN`` pools.
         device_retry: re-run a pool member's lost cell on another member.
         device_timeout_s: how long cells wait for a device no live node serves.
+        reply_timeout_s: how long the driver waits for any answer from the cluster, and
+            for a word (a finished cell or a heartbeat) from a device measuring a group.
     """
 
     cluster: str | None = option(
@@ -42,6 +45,16 @@ class FleetRequest:
         120.0,
         "Fail the cells of a device that no live node serves after this long.",
         flag="--device-timeout",
+        min=0,
+        exclusive=True,
+        unit="s",
+    )
+
+    reply_timeout_s: float = option(
+        REPLY_TIMEOUT_S,
+        "Fail the cells waiting on a cluster call or a running device that gives no answer "
+        "for this long.",
+        flag="--reply-timeout",
         min=0,
         exclusive=True,
         unit="s",

@@ -27,7 +27,7 @@ def test_engine_is_built_on_the_device_once_and_measured(digits_onnx, tmp_path):
     from deploykit.bench.api import BenchConfig, group_plan
     from deploykit.data import load_dataset, prepare
     from deploykit.fleet.engines import engine_for
-    from deploykit.fleet.remote import run_cell
+    from deploykit.fleet.remote import run_group
     from deploykit.fleet.transfer import CACHE_ENV, pack
     from deploykit.manifest import read_manifest
     from deploykit.sources import load_model
@@ -50,10 +50,12 @@ def test_engine_is_built_on_the_device_once_and_measured(digits_onnx, tmp_path):
         "plan": plan.to_dict(),
         "timeout_s": 300.0,
         "device": "gpu-0",
+        "token": 1,
+        "allow_modified": False,
     }
     with pytest.MonkeyPatch.context() as env:
         env.setenv(CACHE_ENV, str(tmp_path))
-        result = run_cell(task, blob, None, None, {"x": x, "labels": data.labels})
+        result = run_group(task, blob, None, None, {"x": x, "labels": data.labels}, None)
     cell = result["cells"][1]
     assert cell["status"] == "ok", cell
     assert result["accuracy"]["top1"] > 0.8

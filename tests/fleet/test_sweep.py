@@ -36,8 +36,9 @@ def test_two_devices_match_a_local_run(ray_cluster, digits_onnx, tmp_path):
     )
     local = run_bench([str(digits_onnx), "demo_resnet"], CONFIG)
 
-    # 2 items x 2 batches on each of 2 devices, every one measured where it was pinned
-    assert len(run.cells) == 8 and all(c.status == "ok" for c in run.cells), run.cells
+    # (ONNX on onnxruntime and openvino, torch) x 2 batches on each of 2 devices, every one
+    # measured where it was pinned
+    assert len(run.cells) == 12 and all(c.status == "ok" for c in run.cells), run.cells
     assert {(c.device_name, c.ran_on) for c in run.cells} == {
         ("dev-a", "dev-a"),
         ("dev-b", "dev-b"),
@@ -46,7 +47,7 @@ def test_two_devices_match_a_local_run(ray_cluster, digits_onnx, tmp_path):
     assert all(env["cpu"]["model"] for env in run.devices.values())
     # written as cells finished: incomplete until the end, complete after
     assert seen and not any(s["complete"] for s in seen)
-    assert [len(s["cells"]) for s in seen] == list(range(1, 9))
+    assert [len(s["cells"]) for s in seen] == list(range(1, 13))
     assert json.loads(checkpoint.read_text())["complete"] is True
 
     by_key = {(c.label, c.backend, c.batch): c for c in local.cells}
@@ -63,12 +64,14 @@ def test_two_devices_match_a_local_run(ray_cluster, digits_onnx, tmp_path):
     # each device has its own reference cell: the first item on its backend
     refs = {(c.device_name, c.batch) for c in run.cells if c.reference}
     assert refs == {(d, b) for d in ("dev-a", "dev-b") for b in (1, 4)}
-    assert len({c.key for c in run.cells}) == 8
+    assert len({c.key for c in run.cells}) == 12
 
 
 def test_absent_device_fails_after_timeout(ray_cluster, digits_onnx):
     fleet = FleetRequest(ray_cluster.client, ("dev-a", "nobody"), device_timeout_s=3)
-    config = BenchConfig(batch_sizes=(1,), limit=60, timing=FAST, threads=1)
+    config = BenchConfig(
+        backends=("onnxruntime",), batch_sizes=(1,), limit=60, timing=FAST, threads=1
+    )
     began = time.monotonic()
     run = run_bench([str(digits_onnx)], config, fleet=fleet)
     assert time.monotonic() - began < 60
@@ -81,7 +84,9 @@ def test_absent_device_fails_after_timeout(ray_cluster, digits_onnx):
 def test_killed_device_fails_its_cells_and_the_sweep_finishes(ray_cluster, digits_onnx):
     ray_cluster.add_devices("dev-c")
     slow = TimingConfig(warmup_iters=2, warmup_s=0.0, min_iters=20, min_s=1.5, max_s=3.0)
-    config = BenchConfig(batch_sizes=(1, 2, 4), limit=60, timing=slow, threads=1)
+    config = BenchConfig(
+        backends=("onnxruntime",), batch_sizes=(1, 2, 4), limit=60, timing=slow, threads=1
+    )
     fleet = FleetRequest(ray_cluster.client, ("dev-a", "dev-c"))
 
     def kill_when_busy():
