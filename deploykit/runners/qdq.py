@@ -193,7 +193,9 @@ def _drop_pairs_before_relus(g: _Graph) -> int:
         if relu.op_type != "Relu":
             continue
         dq = g.producer.get(relu.input[0])
-        if dq is None or dq.op_type != "DequantizeLinear" or len(g.readers[dq.output[0]]) != 1:
+        if dq is None or dq.op_type != "DequantizeLinear" or dq.output[0] in g.outputs:
+            continue
+        if len(g.readers[dq.output[0]]) != 1:
             continue
         q = g.producer.get(dq.input[0])
         if q is None or not g.symmetric_q(q) or g.pair_readers(q) != [dq]:
