@@ -7,7 +7,8 @@ median of each round's per-call median reported), at batch 1:
 - OpenVINO FP32 with an f32 hint and with OpenVINO's own default (BF16 on BF16 CPUs);
 - OpenVINO + NNCF INT8 (``nncf.quantize`` defaults);
 - deploykit's default INT8 Q/DQ artifact on ONNX Runtime (activations re-encoded at load
-  time, and with ``reencode=false``) and on OpenVINO, and the ``placement=trt`` variant;
+  time: the default ``fast``, ``reencode=exact`` and ``reencode=false``) and on OpenVINO
+  (default ``nonnegative`` and ``reencode=false``), and the ``placement=trt`` variant;
 - TFLite INT8 on LiteRT, where the model converts (``--tflite``).
 
 Every INT8 path calibrates on the same digits images. Models whose zoo entry is a
@@ -77,12 +78,17 @@ def runner_cell(label: str, backend: str, model, spec, precision: str, threads: 
     """A cell over a deploykit runner (opened now; closed with the process)."""
     options = RunnerOptions(threads=threads, precision=precision, extra=extra)
     runner = open_runner(backend, model, spec, options)
-    note = ""
-    if "activation_reencode" in runner.info.details:
-        record = runner.info.details["activation_reencode"]
-        note = f"re-encoded {record['pairs']} Q/DQ pairs" if record["ran"] else "as written"
+    notes = []
+    if record := runner.info.details.get("activation_reencode"):
+        notes.append(
+            f"{record['mode']}: {record['pairs']} pairs re-encoded, {record['unsigned']} "
+            f"with zero point 0, {record['dropped']} dropped"
+            if record["ran"]
+            else "as written"
+        )
     if backend == "openvino":
-        note = f"ran as {runner.info.details['inference_precision']}"
+        notes.append(f"ran as {runner.info.details['inference_precision']}")
+    note = "; ".join(notes)
     return Cell(label, runner.run_prepared, runner.prepare_input, note=note), runner
 
 
@@ -146,8 +152,10 @@ def build_cells(name: str, work: Path, calib: Path, args) -> tuple[list[Cell], o
         ("OpenVINO FP32 (f32)", "openvino", fp32, "fp32", {}),
         ("OpenVINO FP32 (its default)", "openvino", fp32, "fp32", {"inference_precision": "auto"}),
         (f"{OURS} on ORT", "onnxruntime", ours, "int8", {}),
+        (f"{OURS} on ORT, reencode=exact", "onnxruntime", ours, "int8", {"reencode": "exact"}),
         (f"{OURS} on ORT, reencode=false", "onnxruntime", ours, "int8", {"reencode": False}),
         (f"{OURS} on OpenVINO", "openvino", ours, "int8", {}),
+        (f"{OURS} on OpenVINO, reencode=false", "openvino", ours, "int8", {"reencode": False}),
         (f"{OURS} placement=trt on ORT", "onnxruntime", ours_trt, "int8", {}),
         (f"{OURS} placement=trt on OpenVINO", "openvino", ours_trt, "int8", {}),
     ]

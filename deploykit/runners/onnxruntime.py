@@ -61,10 +61,10 @@ class OrtRunner(Runner):
             from deploykit.runners.cuda import DeviceMemory
 
             memory = DeviceMemory(self._device_id)
-        # CPU only: symmetric int8 activations re-encoded as uint8 (exact; see runners.qdq).
+        # CPU only: symmetric int8 activations re-encoded as uint8 (see runners.qdq).
         model, reencode = (None, {})
         if self.backend == "onnxruntime":
-            model, reencode = reencoded_model(self.model, self.options)
+            model, reencode = reencoded_model(self.model, self.options, "fast")
         self._session = ort.InferenceSession(
             model or str(self.model),
             so,

@@ -8,7 +8,10 @@ layers in BF16 unless told otherwise. For FP32 artifacts this runner asks for
 ``f32`` by default, so accuracy measured is the FP32 model's; for FP16 and INT8
 artifacts it keeps OpenVINO's own choice. ``RunnerOptions.extra``:
 ``inference_precision`` (``f32``, ``bf16``, ``f16`` or ``auto``) overrides
-that, ``hint`` (``LATENCY``/``THROUGHPUT``) the performance hint. What ran is
+that, ``hint`` (``LATENCY``/``THROUGHPUT``) the performance hint, ``reencode``
+the load-time re-encoding of an INT8 Q/DQ file's non-negative activations
+(:mod:`deploykit.runners.qdq`; default ``nonnegative``, ``false`` reads the file
+as written). What ran is
 recorded: the precision hint in effect, the precisions of the executed
 layers, the CPU's ISA.
 """
@@ -24,6 +27,7 @@ from deploykit.host import cpu_isa
 from deploykit.optional import require
 from deploykit.runners.base import Runner
 from deploykit.runners.cpu import saturation_warning
+from deploykit.runners.qdq import reencoded_model
 
 PRECISIONS = ("f32", "bf16", "f16", "auto")
 
@@ -50,7 +54,12 @@ class OpenVinoRunner(Runner):
                 f"this CPU cannot run OpenVINO in {precision} (it offers {', '.join(capabilities)})",
                 "use inference_precision=f32 or auto",
             )
-        self._model = self._core.read_model(str(self.model))
+        # ReLU outputs re-encoded as uint8 zero point 0 (see runners.qdq).
+        rewritten, reencode = reencoded_model(self.model, self.options, "nonnegative")
+        if rewritten is None:
+            self._model = self._core.read_model(str(self.model))
+        else:
+            self._model = self._core.read_model(rewritten, b"")
         self._config: dict[str, Any] = {"PERFORMANCE_HINT": str(extra.get("hint", "LATENCY"))}
         if precision != "auto":
             self._config["INFERENCE_PRECISION_HINT"] = precision
@@ -66,6 +75,7 @@ class OpenVinoRunner(Runner):
             "cpu_isa": cpu_isa(),
             "capabilities": capabilities,
             **self._executed(self._compiled[next(iter(self._compiled))]),
+            **reencode,
         }
         if warning := saturation_warning(self.model, self.details["cpu_isa"]):
             self.details["warnings"] = [warning]
