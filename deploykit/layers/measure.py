@@ -152,27 +152,48 @@ def latency(
     request = ctx.request
     if ctx.progress:
         ctx.progress(f"{backend} latency", 0, 1)
+    model, reencode = _as_the_runner_reads_it(backend, ctx)
     if backend == "onnxruntime":
         from deploykit.layers.profile_ort import profile_onnxruntime
 
-        profile = profile_onnxruntime(ctx.artifact, sample, request.runs, threads=request.threads)
+        profile = profile_onnxruntime(
+            ctx.artifact, sample, request.runs, threads=request.threads, model=model
+        )
     elif backend == "openvino":
         from deploykit.layers.profile_openvino import profile_openvino
 
-        precision = _precision(ctx)
         profile = profile_openvino(
-            ctx.artifact, sample, request.runs, threads=request.threads, precision=precision
+            ctx.artifact,
+            sample,
+            request.runs,
+            threads=request.threads,
+            precision=_precision(ctx),
+            model=model,
         )
     else:
         from deploykit.layers.tensorrt_layers import profile_tensorrt
 
         profile = profile_tensorrt(ctx.artifact, sample, request.runs)
     by_node, unattributed, summary = attribute(profile, ctx.attribution())
+    summary.update(reencode)
     for node, figures in by_node.items():
         rows[node].latency[backend] = figures
     if ctx.progress:
         ctx.progress(f"{backend} latency", 1, 1)
     return summary, unattributed
+
+
+def _as_the_runner_reads_it(backend: str, ctx: _Context) -> tuple[bytes | None, dict[str, Any]]:
+    """The model ``backend``'s bench runner really runs: an INT8 Q/DQ file's activations
+    re-encoded as it does (:func:`deploykit.runners.qdq.reencoded_model`), so per-layer
+    times match ``deploykit bench``; None (the file as written) elsewhere."""
+    from deploykit.runners import RunnerOptions
+    from deploykit.runners.qdq import RUNNER_DEFAULTS, reencoded_model
+
+    if backend not in RUNNER_DEFAULTS:
+        return None, {}
+    options = RunnerOptions(threads=ctx.request.threads, precision=_precision(ctx))
+    return reencoded_model(ctx.artifact, options, RUNNER_DEFAULTS[backend])
 
 
 def _precision(ctx: _Context) -> str:

@@ -19,8 +19,10 @@ from deploykit.layers.latency import Kernel, Profile, RunTimes, interleaved_timi
 from deploykit.optional import require
 
 
-def _compile(core: Any, artifact: Path, batch: int, config: dict[str, Any]) -> Any:
-    model = core.read_model(str(artifact))
+def _compile(
+    core: Any, artifact: Path, rewritten: bytes | None, batch: int, config: dict[str, Any]
+) -> Any:
+    model = core.read_model(rewritten, b"") if rewritten else core.read_model(str(artifact))
     if model.inputs[0].partial_shape.is_dynamic:
         shape = list(model.inputs[0].partial_shape.get_min_shape())
         model.reshape({model.inputs[0]: [batch, *shape[1:]]})
@@ -34,11 +36,13 @@ def profile_openvino(
     warmup: int = 5,
     threads: int | None = None,
     precision: str = "fp32",
+    model: bytes | None = None,
 ) -> Profile:
     """Per-layer times of ``artifact`` on ``sample`` on OpenVINO's CPU plugin.
 
     Arguments as :func:`deploykit.layers.profile_ort.profile_onnxruntime`, plus ``precision``:
     the artifact's; FP32 artifacts run in f32 (as the runner does), others in OpenVINO's choice.
+    ``model``: the serialized ONNX model to run instead of the file (the runner's re-encoding).
     """
     ov = require("openvino")
     core = ov.Core()
@@ -47,9 +51,9 @@ def profile_openvino(
         config["INFERENCE_PRECISION_HINT"] = "f32"
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
-    profiled = _compile(core, artifact, len(sample), {**config, "PERF_COUNT": True})
+    profiled = _compile(core, artifact, model, len(sample), {**config, "PERF_COUNT": True})
     request = profiled.create_infer_request()
-    plain = _compile(core, artifact, len(sample), config).create_infer_request()
+    plain = _compile(core, artifact, model, len(sample), config).create_infer_request()
     times: dict[str, list[float]] = {}
     sums: list[float] = []
 

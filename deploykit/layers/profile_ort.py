@@ -46,6 +46,7 @@ def profile_onnxruntime(
     warmup: int = 5,
     threads: int | None = None,
     spinning: bool = False,
+    model: bytes | None = None,
 ) -> Profile:
     """Kernel times of ``artifact`` on ``sample`` (one batch in the artifact's layout).
 
@@ -58,6 +59,8 @@ def profile_onnxruntime(
         threads: intra-op threads.
         spinning: let idle intra-op threads spin (ORT's default); off by default, as the
             plain and the profiled session would spin against each other.
+        model: the serialized model to run instead of the file as written (the ORT
+            runner's activation re-encoding, :func:`deploykit.runners.qdq.reencoded_model`).
     """
     import onnxruntime as ort
 
@@ -70,9 +73,10 @@ def profile_onnxruntime(
             profile_file_prefix=str(Path(work) / "profile"),
             optimized_model_filepath=str(optimized),
         )
-        session = ort.InferenceSession(str(artifact), options, providers=["CPUExecutionProvider"])
+        source = model or str(artifact)
+        session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         plain = ort.InferenceSession(
-            str(artifact), _options(threads, spinning), providers=["CPUExecutionProvider"]
+            source, _options(threads, spinning), providers=["CPUExecutionProvider"]
         )
         feed = {session.get_inputs()[0].name: sample}
         timing = interleaved_timing(

@@ -17,7 +17,7 @@ import numpy as np
 
 from deploykit.errors import MissingBackendError
 from deploykit.runners.base import Runner
-from deploykit.runners.qdq import reencoded_model
+from deploykit.runners.qdq import RUNNER_DEFAULTS, reencoded_model
 from deploykit.targets import get_backend
 
 # What ONNX Runtime raises for a model it refuses (onnxruntime_pybind11_state).
@@ -64,7 +64,9 @@ class OrtRunner(Runner):
         # CPU only: symmetric int8 activations re-encoded as uint8 (see runners.qdq).
         model, reencode = (None, {})
         if self.backend == "onnxruntime":
-            model, reencode = reencoded_model(self.model, self.options, "fast")
+            model, reencode = reencoded_model(
+                self.model, self.options, RUNNER_DEFAULTS[self.backend]
+            )
         self._session = ort.InferenceSession(
             model or str(self.model),
             so,

@@ -27,7 +27,7 @@ from deploykit.host import cpu_isa
 from deploykit.optional import require
 from deploykit.runners.base import Runner
 from deploykit.runners.cpu import saturation_warning
-from deploykit.runners.qdq import reencoded_model
+from deploykit.runners.qdq import RUNNER_DEFAULTS, reencoded_model
 
 PRECISIONS = ("f32", "bf16", "f16", "auto")
 
@@ -55,7 +55,7 @@ class OpenVinoRunner(Runner):
                 "use inference_precision=f32 or auto",
             )
         # ReLU outputs re-encoded as uint8 zero point 0 (see runners.qdq).
-        rewritten, reencode = reencoded_model(self.model, self.options, "nonnegative")
+        rewritten, reencode = reencoded_model(self.model, self.options, RUNNER_DEFAULTS["openvino"])
         if rewritten is None:
             self._model = self._core.read_model(str(self.model))
         else:

@@ -57,6 +57,8 @@ ENCODINGS = {
     "fast": "uint8: zero point 0 for non-negative tensors, 128 for the others",
     "nonnegative": "uint8 zero point 0 for non-negative tensors, the others int8 as written",
 }
+# Each CPU runner's mode when the option is not given (what measured fastest on it).
+RUNNER_DEFAULTS = {"onnxruntime": "fast", "openvino": "nonnegative"}
 X86 = ("x86_64", "amd64", "i686", "x86")
 # Ops whose output is >= 0 whenever their data inputs are (data inputs: all for
 # Concat/Add/Mul/Max/Min, the first for the others).

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import platform
 
 import pytest
 
+from deploykit.runners.qdq import X86
 from tests.layers.conftest import CULPRIT_NODE
 
 
@@ -41,6 +43,11 @@ def test_layers_cli_writes_every_rendering(cli, culprit, tmp_path):
     # OpenVINO fuses Conv + ReLU (+ Add): the time sits on the Conv with its members listed.
     assert any(len(lat["members"]) > 1 for lat in openvino)
     assert all(lat["precision"] for lat in openvino)
+    # Timed as bench runs it: the runners' activation re-encoding (x86 only), recorded.
+    for backend, mode in (("onnxruntime", "fast"), ("openvino", "nonnegative")):
+        reencode = data["backends"][backend]["latency"]["activation_reencode"]
+        x86 = platform.machine().lower() in X86
+        assert reencode["ran"] is x86 and reencode.get("mode", mode) == mode, reencode
 
 
 def test_different_input_specs_are_refused(cli, user_error, culprit, tmp_path):
