@@ -126,6 +126,7 @@ def _pruned_artifacts(
         epochs=config.prune_epochs,
         measure_latency=False,
         threads=config.threads,
+        force=True,
     )
     out = config.out_dir / loaded.name
     pt2 = save(prune(loaded, settings, progress=progress), out / f"{loaded.name}-p50.pt2")
