@@ -115,7 +115,6 @@ def test_a_different_prune_never_replaces_a_file_silently(cli, user_error, tmp_p
     manifest = manifest_path(target).read_bytes()
     refused = cli("prune", *common, "--ratio", "0.25")
     user_error(refused, "written by a different prune", "--force")
-    assert "pruning" not in refused.stdout  # refused before the work, not after
     assert target.read_bytes() == before and manifest_path(target).read_bytes() == manifest
     forced = cli("prune", *common, "--ratio", "0.25", "--force")
     assert forced.code == 0, forced.stderr
