@@ -4,8 +4,8 @@ The issue-14 task (README "A whole task") benches its artifacts with `deploykit 
 times one cell after another; on a shared, loaded machine those figures drift between cells.
 This script opens every (artifact, CPU backend that runs ONNX) pair once and times them all in
 interleaved rounds (`deploykit.bench.timing.interleaved_rounds`, batch 1, one real image of
-DATA), then reports each artifact's p50 as a ratio to the first artifact (the FP32 reference)
-on the same backend: the median of the per-round ratios, with their range.
+DATA), then reports each artifact's p50 divided by the first artifact's (the FP32 reference)
+on the same backend (above 1: slower): the median of the per-round ratios, with their range.
 
     python benchmarks/user_task.py out/mnv3.onnx out/mnv3_int8.onnx \
         out/mnv3_int8_activations-uint8.onnx --data digits-png [--rounds 7] [--min-time 1]
@@ -54,8 +54,8 @@ def main() -> None:
     spec = read_manifest(Path(args.artifacts[0])).input.with_batch(1)
     time_cells(list(cells.values()), prepare(image, spec), args.rounds, args.min_time)
     reference = Path(args.artifacts[0]).name
-    print(f"\n| artifact | backend | p50 ms (median of {args.rounds} rounds) | vs FP32 on the "
-          "same backend (median of per-round ratios, range) | note |")  # fmt: skip
+    print(f"\n| artifact | backend | p50 ms (median of {args.rounds} rounds) | p50 / FP32's p50 on "
+          "the same backend (>1: slower; median of per-round ratios, range) | note |")  # fmt: skip
     print("|---|---|---|---|---|")
     for (name, backend), cell in cells.items():
         ref = cells[(reference, backend)]
