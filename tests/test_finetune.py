@@ -138,7 +138,7 @@ def test_bad_destination_and_data_are_one_line(cli, user_error, tmp_path):
 def test_a_different_finetune_never_replaces_a_file_silently(cli, user_error, tiny_npz, tmp_path):
     """Export's policy: another fine-tune's file is refused in one line (before training)
     unless --force; a folder -o names the file by model and data."""
-    common = ("demo_resnet", "--data", tiny_npz, "--epochs", "0", "--json", "-o", tmp_path)
+    common = ("demo_resnet", "--data", tiny_npz, "--epochs", "1", "--json", "-o", tmp_path)
     first = cli("finetune", *common)
     assert first.code == 0, first.stderr
     target = tmp_path / f"demo_resnet-ft-{Path(tiny_npz).stem}.pt2"
