@@ -103,12 +103,24 @@ def _artifacts(
 
 def _int8_request(out: Path, name: str, calib: Path) -> ExportRequest:
     """INT8 as the demo builds it: it runs its artifacts where it builds them, so 7-bit
-    weights on a CPU without VNNI; named ``<name>_int8`` on every CPU all the same."""
+    weights on a CPU without VNNI; named ``<name>_int8`` on every CPU all the same.
+
+    Not verified at export: the bench that follows judges every row on the whole test split
+    (agreement with the torch model, paired top-1 test), and a short ``--epochs`` or
+    ``--prune-epochs`` run (the README test's ``--epochs 1 --prune-epochs 1``: 87.5 % agreement
+    on 32 images) must end in that table, not in an export error.
+    """
     from deploykit.runners.cpu import local_int8_weights
 
     options = {"weights": local_int8_weights()}
     return ExportRequest(
-        out_dir=out, name=f"{name}_int8", force=True, precision="int8", calib=calib, options=options
+        out_dir=out,
+        name=f"{name}_int8",
+        force=True,
+        precision="int8",
+        calib=calib,
+        options=options,
+        verify=False,
     )
 
 
@@ -126,6 +138,7 @@ def _pruned_artifacts(
         epochs=config.prune_epochs,
         measure_latency=False,
         threads=config.threads,
+        force=True,
     )
     out = config.out_dir / loaded.name
     pt2 = save(prune(loaded, settings, progress=progress), out / f"{loaded.name}-p50.pt2")

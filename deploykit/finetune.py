@@ -17,12 +17,14 @@ is reported as a warning.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from deploykit.errors import InputError, ModelLoadError
+from deploykit.manifest import WRITER_KEY, check_overwrite, writer_key
 from deploykit.options import check_options, option
 from deploykit.sources import LoadedModel
 from deploykit.train import Progress, TrainConfig, evaluate, fit
@@ -129,6 +131,7 @@ class FinetuneRequest:
         num_classes: new output width (default: the number of classes in ``data``).
         freeze_backbone: train the new head only.
         train: optimisation settings.
+        force: replace an existing ``.pt2`` that a different fine-tune wrote.
     """
 
     data: str = option("digits", "Labelled set: digits, an ImageFolder or a .npz.")
@@ -137,6 +140,9 @@ class FinetuneRequest:
     )
     freeze_backbone: bool = option(False, "Train the new head only.")
     train: TrainConfig = option(default_factory=TrainConfig, help="Optimisation settings.")
+    force: bool = option(
+        False, "Replace an existing .pt2 that a different fine-tune wrote.", suite=False
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -145,6 +151,26 @@ class FinetuneRequest:
                 f"--epochs {self.train.epochs} would save a fresh, untrained head",
                 "give --epochs 1 or more",
             )
+
+
+def output_path(out: Path, name: str, data: str) -> Path:
+    """``out`` itself when it ends in ``.pt2``, else ``out/<name>-ft-<data>.pt2``.
+
+    Args:
+        out: a ``.pt2`` path or a folder.
+        name: the source model's short name.
+        data: the training set (its file or folder name goes into the file name).
+
+    Raises:
+        InputError: ``out`` names a file of another kind.
+    """
+    out = Path(out)
+    if out.suffix == ".pt2":
+        return out
+    if out.suffix and not out.is_dir():
+        raise InputError(f"cannot save a fine-tuned model as {out.name}", "name a .pt2 file")
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(data).stem or "data")
+    return out / f"{name}-ft-{label}.pt2"
 
 
 def finetune(
@@ -158,7 +184,9 @@ def finetune(
     Args:
         loaded: a loaded torch model (registry name, factory, ``.pt`` ...).
         request: data, head width, what to train and how.
-        out: destination ``.pt2``; a manifest with the validation accuracy goes beside it.
+        out: destination ``.pt2``, or a folder for ``<model>-ft-<data>.pt2``; a manifest with
+            the validation accuracy goes beside it. A file that a different fine-tune wrote is
+            refused unless ``request.force``.
         progress: called as ``progress(step, total_steps, loss)``.
 
     Raises:
@@ -170,9 +198,7 @@ def finetune(
 
     data, num_classes, config = request.data, request.num_classes, request.train
     freeze_backbone = request.freeze_backbone
-    out = Path(out)
-    if out.suffix != ".pt2":
-        raise InputError(f"cannot save a fine-tuned model as {out.name}", "name a .pt2 file")
+    out = output_path(out, loaded.name, data)
     if loaded.kind != "torch":
         raise ModelLoadError(
             f"finetune trains torch models; {loaded.name} is a {loaded.kind} model",
@@ -186,6 +212,11 @@ def finetune(
     classes = num_classes or max(len(train.classes), labelled)
     if classes < labelled:
         raise InputError(f"{data} has {labelled} classes, more than --num-classes {classes}")
+    settings = {k: v for k, v in asdict(request).items() if k != "force"}
+    settings["train"] = {k: v for k, v in settings["train"].items() if k != "threads"}
+    key = writer_key(loaded.source, loaded.spec, settings)
+    hint = "pass --force to replace it, or -o another path"
+    check_overwrite(out, key, request.force, "fine-tune", hint)
     model = loaded.model
     head = replace_head(model, classes, loaded.num_classes)
     parameters = None
@@ -219,7 +250,12 @@ def finetune(
     record["warnings"] = [warning] if warning else []
     source = {**loaded.source, "finetuned_from": loaded.source.get("ref", loaded.name)}
     save_program(
-        model, loaded.spec, out, source=source, details={"finetune": record}, num_classes=classes
+        model,
+        loaded.spec,
+        out,
+        source=source,
+        details={"finetune": record, WRITER_KEY: key},
+        num_classes=classes,
     )
     return FinetuneResult(
         out,

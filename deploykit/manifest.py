@@ -8,6 +8,7 @@ key for device-specific artifacts such as TensorRT engines.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from dataclasses import asdict, dataclass, field
@@ -172,3 +173,54 @@ def check_bytes(artifact: Path, manifest: Manifest, allow_modified: bool = False
             "re-export it, or pass --allow-modified to use it anyway (recorded in the results)",
         )
     return {"artifact": str(artifact), "recorded": manifest.sha256, "actual": actual}
+
+
+# The ``details`` entry holding a hash of what wrote a file (its source and settings).
+WRITER_KEY = "export_key"
+
+
+def writer_key(source: dict[str, Any], spec: InputSpec, settings: dict[str, Any]) -> str:
+    """A hash of what makes a file: its source (with the weights' hash), input and settings.
+
+    Args:
+        source: the source model's provenance (``LoadedModel.source``).
+        spec: the source's input spec (another ``--input-shape`` is another file).
+        settings: the request fields that change the file's bytes.
+    """
+    record = {"source": source, "input": spec.to_dict(), "request": settings}
+    text = json.dumps(record, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_overwrite(
+    final: Path,
+    key: str,
+    force: bool,
+    writer: str = "export",
+    hint: str = "pass --force to replace it, or --name to write beside it",
+) -> None:
+    """Refuse to replace ``final`` when something else wrote it, unless ``force``.
+
+    Re-running the same command (same source, same settings) replaces its own file; a file
+    without a manifest, or whose manifest records another :func:`writer_key`, is refused.
+
+    Args:
+        final: the file about to be written.
+        key: the :func:`writer_key` of what is about to write it.
+        force: replace it anyway.
+        writer: what writes it, for the message (``export``, ``prune``, ``fine-tune``).
+        hint: what the user can do instead.
+
+    Raises:
+        InputError: ``final`` exists and another command wrote it.
+    """
+    if force or not final.exists():
+        return
+    manifest = read_manifest(final)
+    if manifest is not None and manifest.details.get(WRITER_KEY) == key:
+        return
+    raise InputError(
+        f"{final} exists and was written by a different {writer} (another source, weights, "
+        "input shape or options)",
+        hint,
+    )

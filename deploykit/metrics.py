@@ -10,12 +10,16 @@ from deploykit.errors import DataMismatchError
 
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
-    """Share of samples whose label is among the ``k`` highest logits (labels < 0 are skipped)."""
+    """Share of samples whose label is among the ``k`` highest logits (labels < 0 are skipped).
+
+    Ties go to the lower class index, as ``argmax`` breaks them: INT8 outputs tie often, and
+    top-1 must count the same images as the per-image correctness the paired test reads.
+    """
     mask = labels >= 0
     if not mask.any():
         return float("nan")
     k = min(k, logits.shape[1])
-    top = np.argpartition(-logits[mask], kth=k - 1, axis=1)[:, :k]
+    top = np.argsort(-logits[mask], axis=1, kind="stable")[:, :k]
     return float(np.mean(np.any(top == labels[mask, None], axis=1)))
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from deploykit.finetune import find_head, replace_head
-from deploykit.manifest import read_manifest
+from deploykit.manifest import manifest_path, read_manifest
 from deploykit.sources import SourceOptions, load_model
 from deploykit.train import evaluate
 from deploykit.zoo import SEED_ARCHITECTURES, create_model
@@ -18,6 +20,17 @@ from deploykit.zoo import SEED_ARCHITECTURES, create_model
 def backbone_weights(trained_resnet):
     """The cached digits-trained demo_resnet state_dict (the fixture trains it once)."""
     return trained_resnet.source["weights"]
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory) -> str:
+    """128 real digits images with labels in a .npz: a set that trains in a moment."""
+    from deploykit.data import load_dataset
+
+    data = load_dataset("digits", split="train", limit=128)
+    path = tmp_path_factory.mktemp("data") / "digits128.npz"
+    np.savez(path, x=data.images, y=data.labels)
+    return str(path)
 
 
 def test_frozen_backbone_finetune_on_digits(cli, backbone_weights, tmp_path):
@@ -120,6 +133,27 @@ def test_bad_destination_and_data_are_one_line(cli, user_error, tmp_path):
         "--epochs 0 would save a fresh, untrained head",
     )
     assert not list(tmp_path.iterdir())
+
+
+def test_a_different_finetune_never_replaces_a_file_silently(cli, user_error, tiny_npz, tmp_path):
+    """Export's policy: another fine-tune's file is refused in one line (before training)
+    unless --force; a folder -o names the file by model and data."""
+    common = ("demo_resnet", "--data", tiny_npz, "--epochs", "1", "--json", "-o", tmp_path)
+    first = cli("finetune", *common)
+    assert first.code == 0, first.stderr
+    target = tmp_path / f"demo_resnet-ft-{Path(tiny_npz).stem}.pt2"
+    assert json.loads(first.stdout)["path"] == str(target)
+    before = target.read_bytes()
+    manifest = manifest_path(target).read_bytes()
+    user_error(
+        cli("finetune", *common, "--lr", "0.01"), "written by a different fine-tune", "--force"
+    )
+    assert target.read_bytes() == before and manifest_path(target).read_bytes() == manifest
+    forced = cli("finetune", *common, "--lr", "0.01", "--force")
+    assert forced.code == 0, forced.stderr
+    assert manifest_path(target).read_bytes() != manifest
+    assert read_manifest(target).details["finetune"]["lr"] == 0.01
+    assert {p.name for p in tmp_path.iterdir()} == {target.name, f"{target.name}.json"}
 
 
 def test_near_chance_is_a_warning():

@@ -256,6 +256,9 @@ def run_bench(
     )
     logits: dict[tuple[str, str], np.ndarray] = {}
     notes: list[str] = run.config.setdefault("notes", [])
+    for subject in [s for _, s, _ in groups] + [s for s, _, _ in refused]:
+        if subject.assumed and f"note: {subject.assumed}" not in notes:
+            notes.append(f"note: {subject.assumed}")  # export's line, once per item
 
     unsaved: list[WriteError] = []
 

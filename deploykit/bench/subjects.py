@@ -34,6 +34,8 @@ class Subject:
         precision: as recorded in its manifest (fp32 for source models).
         size_bytes: file size, when it is a file.
         manifest: the manifest dict, when there is one.
+        assumed: the one-line note saying which preprocessing was assumed for it (a source
+            that records none and was given no ``--mean``/``--std``), else None.
     """
 
     item: str
@@ -44,6 +46,7 @@ class Subject:
     precision: str = "fp32"
     size_bytes: int | None = None
     manifest: dict[str, Any] | None = None
+    assumed: str | None = None
 
     def backends(self, wanted: list[str], formats: set[str]) -> list[tuple[str, str | None]]:
         """The backends this item gets a row on, each with why it cannot run (None: it can).
@@ -154,6 +157,7 @@ def resolve(item: str, options: SourceOptions) -> Subject:
             manifest.precision if manifest else "fp32",
             path.stat().st_size,
             manifest.to_dict() if manifest else None,
+            loaded.details.get("assumed"),
         )
     size = path.stat().st_size if path.is_file() else None
     target = loaded.model
@@ -165,4 +169,5 @@ def resolve(item: str, options: SourceOptions) -> Subject:
         loaded.spec,
         "fp32",
         size,
+        assumed=loaded.details.get("assumed"),
     )

@@ -20,8 +20,11 @@ def finetune(
     request: FinetuneRequest,
     source: Annotated[SourceOptions, Without("num_classes")],
     output: Annotated[
-        Path, typer.Option("-o", "--out", help="Destination .pt2 (manifest beside it).")
-    ] = Path("out/finetuned.pt2"),
+        Path,
+        typer.Option(
+            "-o", "--out", help="A .pt2 path, or a folder for <model>-ft-<data>.pt2 (+ manifest)."
+        ),
+    ] = Path("out"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Transfer learning: new head for --num-classes, train on --data, save a reloadable .pt2."""

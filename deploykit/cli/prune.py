@@ -28,7 +28,7 @@ def prune(
     from deploykit.manifest import manifest_path, read_manifest
     from deploykit.prune import prune as run_prune
     from deploykit.prune import save
-    from deploykit.prune.api import output_path
+    from deploykit.prune.api import check_destination, output_path, planned_path
 
     output_path(output, "model", 0)  # a bad -o fails before any work
     from deploykit.progress import live_steps
@@ -37,6 +37,9 @@ def prune(
     with live_steps(console, f"pruning {model}") as steps:
         loaded = load_model(model, source)
         note_assumptions(loaded)
+        planned = planned_path(output, loaded.name, config)
+        if planned is not None:  # refuse an overwrite before minutes of pruning
+            check_destination(planned, loaded.source, loaded.spec, config)
         result = run_prune(loaded, config, log=steps.say, progress=steps.progress)
     path = save(result, output)
     if as_json:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.export.verify import DEFAULT_TOLERANCES, Tolerance, check
 from deploykit.fileio import atomic_files, check_file_name, ensure_dir, sha256_file
-from deploykit.manifest import Manifest, manifest_path, read_manifest
+from deploykit.manifest import WRITER_KEY, Manifest, check_overwrite, manifest_path, writer_key
 from deploykit.options import check_options, option, parse_pairs
 from deploykit.runners import RunnerOptions, open_runner
 from deploykit.sources import LoadedModel, SourceOptions, load_model
@@ -161,25 +159,7 @@ def export_key(loaded: LoadedModel, request: ExportRequest) -> str:
     record = {k: v for k, v in asdict(request).items() if k not in _NOT_IN_KEY}
     if request.calib is not None and Path(request.calib).is_file():
         record["calib_sha256"] = sha256_file(Path(request.calib))
-    text = json.dumps({"source": loaded.source, "request": record}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def check_overwrite(final: Path, key: str, force: bool) -> None:
-    """Refuse to replace ``final`` when a different export wrote it, unless ``force``.
-
-    Re-running the same export (same source, same request) replaces its own file.
-    """
-    if force or not final.exists():
-        return
-    manifest = read_manifest(final)
-    if manifest is not None and manifest.details.get("export_key") == key:
-        return
-    raise InputError(
-        f"{final} exists and was written by a different export (another source, weights "
-        "or options)",
-        "pass --force to replace it, or --name to write beside it",
-    )
+    return writer_key(loaded.source, loaded.spec, record)
 
 
 def verification_samples(spec: InputSpec, data: str, count: int) -> np.ndarray:
@@ -274,7 +254,7 @@ def export_model(
             verification=verification,
             calibration=info.calibration,
             device=info.device,
-            details={**notes, **info.details, "export_key": key},
+            details={**notes, **info.details, WRITER_KEY: key},
             num_classes=loaded.num_classes,
             companions={
                 final.with_suffix(s).name: sha256_file(tmp.with_suffix(s))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deploykit.errors import InputError
+from deploykit.manifest import WRITER_KEY, check_overwrite, writer_key
 from deploykit.prune.config import PruneConfig
 from deploykit.prune.report import ModelFacts, PruneReport
 from deploykit.spec import InputSpec
@@ -226,8 +227,45 @@ def output_path(out: Path, name: str, percent: int) -> Path:
     return out / f"{name}-p{percent:02d}.pt2"
 
 
+def planned_path(out: Path, name: str, config: PruneConfig) -> Path | None:
+    """Where :func:`save` will write, when that is known before pruning (None: it is not).
+
+    A folder names the file by the channel share removed, which only a ``ratio`` fixes.
+    """
+    if Path(out).suffix != ".pt2" and config.ratio is None:
+        return None
+    return output_path(out, name, round(100 * (config.ratio or 0)))
+
+
+def prune_key(source: dict[str, Any], spec: InputSpec, config: PruneConfig) -> str:
+    """The :func:`deploykit.manifest.writer_key` of a prune: its source and settings."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("force", "threads")}
+    return writer_key(source, spec, settings)
+
+
+def check_destination(
+    path: Path, source: dict[str, Any], spec: InputSpec, config: PruneConfig
+) -> str:
+    """Refuse ``path`` when a different prune (or anything else) wrote it, unless ``--force``.
+
+    Returns the prune's :func:`prune_key`, for the manifest.
+
+    Args:
+        path: the ``.pt2`` about to be written.
+        source: the source model's provenance.
+        spec: its input spec.
+        config: the prune's settings (``force`` among them).
+    """
+    key = prune_key(source, spec, config)
+    hint = "pass --force to replace it, or -o another path"
+    check_overwrite(path, key, config.force, "prune", hint)
+    return key
+
+
 def save(result: PruneResult, out: Path) -> Path:
     """Write ``result`` as a ``.pt2`` plus manifest (atomically); return the file written.
+
+    An existing file that a different prune wrote is refused unless ``result.config.force``.
 
     Args:
         result: what :func:`prune` returned.
@@ -238,12 +276,13 @@ def save(result: PruneResult, out: Path) -> Path:
     ratio = result.config.ratio
     percent = round(100 * (ratio if ratio is not None else result.report.channel_ratio))
     path = output_path(out, result.name, percent)
+    key = check_destination(path, result.source, result.spec, result.config)
     source = {"ref": result.source.get("ref"), "kind": "pruned", "base": result.source}
     return save_program(
         result.model,
         result.spec,
         path,
         source=source,
-        details=result.details(),
+        details={**result.details(), WRITER_KEY: key},
         num_classes=result.num_classes,
     )

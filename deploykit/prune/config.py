@@ -46,6 +46,7 @@ class PruneConfig:
         threads: intra-op threads for latency and training (None: backend default).
         measure_latency: measure latency before/after for the report.
         seed: seeds importance sampling and fine-tuning.
+        force: replace an existing ``.pt2`` that a different prune wrote.
     """
 
     ratio: float | None = option(
@@ -84,6 +85,9 @@ class PruneConfig:
         True, "Measure latency before/after for the report.", flag="--latency/--no-latency"
     )
     seed: int = option(0, "Seeds importance sampling and fine-tuning.")
+    force: bool = option(
+        False, "Replace an existing .pt2 that a different prune wrote.", suite=False
+    )
 
     @property
     def target(self) -> tuple[str, float]:

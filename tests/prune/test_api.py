@@ -14,7 +14,7 @@ import torch
 from deploykit.errors import InputError
 from deploykit.manifest import manifest_path
 from deploykit.prune import SEED_ARCHITECTURES, PruneConfig, prune, save
-from deploykit.prune.api import output_path
+from deploykit.prune.api import output_path, planned_path
 from deploykit.prune.finetune import recalibrate
 from deploykit.sources import LoadedModel, SourceOptions
 from deploykit.zoo import list_models
@@ -120,3 +120,13 @@ def test_a_model_that_is_not_torch_is_refused(tmp_path):
     loaded = LoadedModel("onnx", "m", None, {}, path=onnx_file)
     with pytest.raises(InputError, match="needs a torch module"):
         prune(loaded, PruneConfig(ratio=0.5))
+
+
+def test_the_destination_is_known_before_pruning_when_the_name_is(tmp_path):
+    """The CLI refuses an overwrite before the work wherever the file name is fixed up front."""
+    ratio = PruneConfig(ratio=0.5)
+    assert planned_path(tmp_path, "net", ratio) == tmp_path / "net-p50.pt2"
+    assert (
+        planned_path(tmp_path / "x.pt2", "net", PruneConfig(target_macs=0.3)) == tmp_path / "x.pt2"
+    )
+    assert planned_path(tmp_path, "net", PruneConfig(target_macs=0.3)) is None

@@ -102,3 +102,23 @@ def test_an_onnx_file_is_not_a_torch_module(cli, user_error, tmp_path):
         "needs a torch module",
     )
     assert not out_dir.exists()
+
+
+def test_a_different_prune_never_replaces_a_file_silently(cli, user_error, tmp_path):
+    """Export's policy: the same prune replaces its own file; another one is refused in one
+    line (before any pruning) unless --force, which replaces it atomically."""
+    target = tmp_path / "net.pt2"
+    common = ("demo_resnet", "--input-shape", "1x3x32x32", "--no-latency", "-o", target)
+    assert cli("prune", *common, "--ratio", "0.5").code == 0
+    assert cli("prune", *common, "--ratio", "0.5").code == 0  # the same prune: its own file
+    before = target.read_bytes()
+    manifest = manifest_path(target).read_bytes()
+    refused = cli("prune", *common, "--ratio", "0.25")
+    user_error(refused, "written by a different prune", "--force")
+    assert target.read_bytes() == before and manifest_path(target).read_bytes() == manifest
+    forced = cli("prune", *common, "--ratio", "0.25", "--force")
+    assert forced.code == 0, forced.stderr
+    assert target.read_bytes() != before
+    pruning = json.loads(manifest_path(target).read_text())["details"]["pruning"]
+    assert pruning["config"]["ratio"] == 0.25
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.pt2", "net.pt2.json"]

@@ -73,3 +73,24 @@ def test_cli_records_the_options_in_the_manifest_and_notes_assumptions(factory, 
     assert pre.std == pytest.approx((1 / 255,) * 3)
     # Reloading the artifact keeps the recipe the manifest records.
     assert load_model(str(out / "bgr.onnx")).spec.preprocess == pre
+
+
+def test_bench_notes_an_assumed_recipe_once_per_item(factory, cli, tmp_path):
+    """bench says what it assumed for a source item in export's line, once per item (a
+    registry model has its own recipe; --mean/--std silence it), and records it."""
+    import json
+
+    common = ("bench", "--backend", "torch", "--no-isolate", "--batch", "1", "--warmup", "0",
+              "--iters", "1", "--min-time", "0", "--limit", "16", "--input-shape", "1x3x16x16")  # fmt: skip
+    plain = cli(*common, factory, "demo_resnet", "--json", tmp_path / "r.json")
+    assert plain.code == 0, plain.stderr
+    note = "note: build_net records no preprocessing: assumed RGB in [0, 1]"
+    assert [line for line in plain.stdout.splitlines() if "note:" in line] == [
+        line for line in plain.stdout.splitlines() if line.startswith(note)
+    ]
+    assert plain.stdout.count(note) == 1
+    notes = json.loads((tmp_path / "r.json").read_text())["config"]["notes"]
+    assert [n for n in notes if n.startswith(note)] and len(notes) == len(set(notes))
+    given = cli(*common, factory, "--mean", "0.5", "--std", "0.5")
+    assert given.code == 0, given.stderr
+    assert "note:" not in given.stdout + given.stderr
