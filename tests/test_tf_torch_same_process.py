@@ -26,7 +26,9 @@ program = torch.export.export(module, (torch.zeros(1, 3, 8, 8),))
 torch.export.save(program, sys.argv[1])
 loaded = torch.export.load(sys.argv[1]).module()  # pulls in triton where it is installed
 y = loaded(torch.ones(1, 3, 8, 8))
-print("ok", float(tf.reduce_sum(tf.constant(y.detach().numpy()))) > 0, "triton" in sys.modules)
+# TensorFlow still computes after torch (the ReLU output may be all zeros: compare, don't sign)
+same = abs(float(tf.reduce_sum(tf.constant(y.detach().numpy()))) - float(y.sum())) < 1e-3
+print("ok", same, "triton" in sys.modules)
 """
 
 

@@ -57,7 +57,7 @@ def fill_cell(cell: Cell, record: dict[str, Any]) -> Cell:
     return cell
 
 
-def _batches_for(subject: Subject, config: BenchConfig, notes: list[str]) -> tuple[tuple, int]:
+def batches_for(subject: Subject, config: BenchConfig, notes: list[str]) -> tuple[tuple, int]:
     """Batch sizes and accuracy batch for ``subject``: a static artifact runs at its own only."""
     if subject.spec.dynamic_batch:
         return tuple(config.batch_sizes), config.eval_batch
@@ -279,7 +279,7 @@ def run_bench(
         for index, (item, subject, backend) in enumerate(groups):
             if progress:
                 progress(f"{subject.label} on {backend}")
-            batches, eval_batch = _batches_for(subject, config, notes)
+            batches, eval_batch = batches_for(subject, config, notes)
             plan = group_plan(config, backend, batches, eval_batch)
             cells = {b: base_cell(subject, backend, b) for b in batches}
             finished: list[Cell] = []

@@ -57,7 +57,7 @@ def run_on_fleet(
         sweep.run_record = BenchRun(
             [],
             environment(refs),
-            {**record, "fleet": _fleet_record(fleet), **(extra or {})},
+            {**record, "fleet": _fleet_record(fleet), "notes": sweep.notes, **(extra or {})},
             complete=False,
             devices={d.name: d.environment for d in devices if d.alive},
         )

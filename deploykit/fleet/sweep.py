@@ -28,6 +28,7 @@ from typing import Any
 
 from deploykit.bench.api import (
     base_cell,
+    batches_for,
     fill_cell,
     group_plan,
     score_against_reference,
@@ -116,10 +117,13 @@ class Sweep:
         self.remote = ray.remote(**TASK_OPTIONS)(run_group)
         self.order: list[tuple[Cell, int, str]] = []  # every cell in suite order
         self.queues: dict[str, deque[Shard]] = {c.label: deque() for c in columns}
+        self.notes: list[str] = []  # e.g. a static-batch artifact measured at its batch only
+        plans = [batches_for(subject, config, self.notes) for _, subject, _ in groups]
+        self.eval_batches = [eval_batch for _, eval_batch in plans]
         for column in columns:
             for index, (item, subject, backend) in enumerate(groups):
                 cells = {}
-                for batch in config.batch_sizes:
+                for batch in plans[index][0]:
                     cell = replace(base_cell(subject, backend, batch), device_name=column.label)
                     if item.engine is not None:  # built on the device from this ONNX graph
                         cell.fmt, cell.precision = "engine", item.engine["precision"]
@@ -185,7 +189,8 @@ class Sweep:
     def _submit(self, member: _Member, shard: Shard) -> None:
         shard.tried.append(member.name)
         payload = self.payloads[shard.group]
-        plan = group_plan(self.config, payload["backend"], tuple(shard.todo))
+        batches, eval_batch = tuple(shard.todo), self.eval_batches[shard.group]
+        plan = group_plan(self.config, payload["backend"], batches, eval_batch)
         self.token += 1
         spec = {
             **{k: payload[k] for k in ("item", "source", "artifact", "weights", "engine", "calib")},

@@ -30,7 +30,7 @@ def int8(tmp_path_factory, trained_resnet):
     fp32 = export_model(trained_resnet, ExportRequest(out_dir=out, verify=False))
     request = ExportRequest(precision="int8", calib=calib, out_dir=out, verify=False)
     result = export_model(str(fp32.artifact), request)
-    data = load_dataset("digits", "test", limit=300)
+    data = load_dataset("digits", "test")
     return result, prepare(data.images, result.manifest.input), data.labels
 
 
@@ -70,11 +70,13 @@ def saturating(model: onnx.ModelProto, tensors: tuple[str, ...], x: np.ndarray) 
 
 
 def check_rewrites(
-    model: onnx.ModelProto, x: np.ndarray, min_in_range: float = 0.25
+    model: onnx.ModelProto, x: np.ndarray, min_in_range: int = 3
 ) -> tuple[np.ndarray, np.ndarray]:
     """Assert what each mode promises on ``x``; returns the file's and ``fast``'s outputs.
 
-    ``min_in_range`` is the share of images that must stay inside every calibrated range.
+    ``min_in_range`` is how many images must stay inside every calibrated range. How many
+    do depends on the training: 74 % of 300 digits for one demo_resnet, 4 % for another
+    (CI's fresh training), with the same calibration set.
     """
     feed = {model.graph.input[0].name: x}
     original = literal_session(model).run(None, feed)[0]
@@ -91,7 +93,7 @@ def check_rewrites(
     # Zero point 0 differs from the file only on images where a non-negative activation
     # reaches 127.5 steps (the int8 file saturates at 127, uint8 keeps up to 255).
     in_range = ~saturating(simplified, done.unsigned, x)
-    assert in_range.mean() >= min_in_range, "too few unsaturated images to check anything"
+    assert in_range.sum() >= min_in_range, "too few unsaturated images to check anything"
     assert np.array_equal(rewritten[in_range], original[in_range])
     return original, rewritten
 
@@ -251,7 +253,7 @@ def test_full_size_rewrites_are_exact_and_int8_beats_fp32_on_onnxruntime(tmp_pat
     x = prepare(load_dataset("digits", "test", limit=8).images, loaded.spec)
     # Random weights: most images push some activation past its calibrated range, so the
     # in-range share is not asserted here (the digits-trained model's test does).
-    original, fast = check_rewrites(onnx.load(int8.artifact), x, min_in_range=0.0)
+    original, fast = check_rewrites(onnx.load(int8.artifact), x, min_in_range=0)
     assert (fast.argmax(1) == original.argmax(1)).mean() >= 0.75
     # Interleaved rounds on a shared machine; the default (fast) INT8 measured 2.3-2.8x
     # (resnet18) and 1.6-1.9x (mobilenet_v2) ORT FP32 here at load 13-16 on 2 cores.
