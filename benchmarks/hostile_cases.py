@@ -18,6 +18,8 @@ from pathlib import Path
 
 from hostile import ROOT, Case, Outcome
 
+from tests.security.hostile import save_small_program  # hostile.py puts the repo on sys.path
+
 QUICK = ("--warmup", "2", "--iters", "10", "--min-time", "0.05", "--limit", "32")
 SHAPE = ("--num-classes", "10", "--input-shape", "1x3x32x32")
 NAN, INF = float("nan"), float("inf")
@@ -58,19 +60,8 @@ class Fixtures:
 
     @cached_property
     def pt2(self) -> Path:
-        """A real ``torch.export.save`` of a small 32x32 classifier."""
-        import torch
-
-        path = self.root / "clean.pt2"
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 4, 3),
-            torch.nn.AdaptiveAvgPool2d(1),
-            torch.nn.Flatten(),
-            torch.nn.Linear(4, 10),
-        ).eval()
-        torch.export.save(torch.export.export(model, (torch.rand(1, 3, 32, 32),)), str(path))
-        return path
+        """A real ``torch.export.save`` of a small 32x32 classifier (static batch 1)."""
+        return save_small_program(self.root / "clean.pt2", batch=1, size=32)
 
     def copy_onnx(self, folder: Path, name: str = "m") -> Path:
         """The ONNX fixture and its manifest copied into ``folder`` as NAME.onnx / NAME.json."""

@@ -35,8 +35,9 @@ def plain_pickle(obj) -> bytes:
     return pickle.dumps(obj)
 
 
-def save_small_program(path: Path, batch: int | None = None) -> Path:
-    """A real ``torch.export.save`` of a tiny 3x8x8 classifier (dynamic batch unless ``batch``)."""
+def save_small_program(path: Path, batch: int | None = None, size: int = 8) -> Path:
+    """A real ``torch.export.save`` of a tiny 3 x ``size`` x ``size`` classifier (dynamic
+    batch unless ``batch``)."""
     import torch
 
     torch.manual_seed(0)
@@ -46,7 +47,7 @@ def save_small_program(path: Path, batch: int | None = None) -> Path:
         torch.nn.Flatten(),
         torch.nn.Linear(4, 10),
     ).eval()
-    example = (torch.rand(batch or 2, 3, 8, 8),)
+    example = (torch.rand(batch or 2, 3, size, size),)
     dims = None if batch else ({0: torch.export.Dim("batch", min=1, max=64)},)
     torch.export.save(torch.export.export(model, example, dynamic_shapes=dims), str(path))
     return path
