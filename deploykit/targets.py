@@ -16,29 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploykit import target_options as opts
 from deploykit.errors import InputError
-from deploykit.options import Opt, check_value
+from deploykit.options import check_value
+from deploykit.target_options import TargetOption, find_option
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
-
-
-@dataclass(frozen=True)
-class TargetOption:
-    """One ``--option KEY=VALUE`` a target accepts.
-
-    Attributes:
-        key: the option name.
-        default: its value when not given (None: unset).
-        opt: help, choices and range, checked like every other option.
-    """
-
-    key: str
-    default: Any
-    opt: Opt
-
-
-def _topt(key: str, default: Any, help: str, **settings: Any) -> TargetOption:
-    return TargetOption(key, default, Opt(help, **settings))
 
 
 @dataclass(frozen=True)
@@ -72,11 +55,7 @@ class Target:
         return self.suffixes[0]
 
     def option(self, key: str) -> TargetOption:
-        for item in self.options:
-            if item.key == key:
-                return item
-        known = ", ".join(o.key for o in self.options) or "none"
-        raise InputError(f"{self.name} has no option {key!r}", f"its options: {known}")
+        return find_option(self.options, key, self.name)
 
     def resolve_options(self, given: dict[str, Any]) -> dict[str, Any]:
         """Every option of this target: given values (checked) over the defaults."""
@@ -101,6 +80,7 @@ class Backend:
         providers: ONNX Runtime execution providers, in priority order.
         runtime: import name of the package it needs (None: always installed), so the
             bench can tell which backends are installed here.
+        options: the ``--runner-option`` keys its runner reads.
     """
 
     name: str
@@ -112,80 +92,25 @@ class Backend:
     default_for: tuple[str, ...] = ()
     providers: tuple[str, ...] = field(default=())
     runtime: str | None = None
+    options: tuple[TargetOption, ...] = ()
 
+    def option(self, key: str) -> TargetOption:
+        return find_option(self.options, key, f"backend {self.name}")
 
-_INT8_ONNX = (
-    _topt(
-        "activations",
-        "int8",
-        "Activation type of the Q/DQ graph (uint8 for CPU runtimes only).",
-        choices=("int8", "uint8"),
-    ),
-    _topt(
-        "weights",
-        "int8",
-        "Weight type: int7 avoids u8*s8 saturation on x86 CPUs without VNNI.",
-        choices=("int8", "int7"),
-    ),
-    _topt(
-        "placement",
-        "ort",
-        "Q/DQ placement: ort (every quantizable op's inputs and outputs) or trt "
-        "(TensorRT's rules as NVIDIA Model Optimizer applies them).",
-        choices=("ort", "trt"),
-    ),
-)
-_TRT = (
-    _topt("workspace", 4096, "Builder workspace.", min=1, unit="MiB"),
-    _topt("min_batch", 1, "Smallest batch of the optimisation profile.", min=1),
-    _topt("opt_batch", 1, "Batch the engine is tuned for.", min=1),
-    _topt("max_batch", 32, "Largest batch of the optimisation profile.", min=1),
-    _topt("timing_cache", None, "Timing cache file, read and updated."),
-    _topt("dla_core", None, "Jetson DLA core to build for.", min=0),
-    _topt(
-        "calibrator",
-        None,
-        "legacy: IInt8EntropyCalibrator2 (TensorRT <= 10).",
-        choices=("qdq", "legacy"),
-    ),
-    _topt("calib_cache", None, "Calibration cache file for the legacy calibrator."),
-)
-
-_OPENVINO = (
-    _topt(
-        "quantizer",
-        "nncf",
-        "INT8 from nncf.quantize on the FP32 IR (nncf, measured faster) or our Q/DQ ONNX (qdq).",
-        choices=("nncf", "qdq"),
-    ),
-    _topt(
-        "bias_correction",
-        "full",
-        "NNCF bias correction: full (per-layer, slower, fidelity steady across trainings) "
-        "or fast (NNCF's default; cosine fell to 0.96 on 3 of 24 digits trainings).",
-        choices=("full", "fast"),
-    ),
-    *_INT8_ONNX,
-)
 
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("onnx", "onnx", (".onnx",), PRECISIONS, "deploykit.export.onnx", options=_INT8_ONNX),
+        Target(
+            "onnx", "onnx", (".onnx",), PRECISIONS, "deploykit.export.onnx", options=opts.INT8_ONNX
+        ),
         Target(
             "tflite",
             "tflite",
             (".tflite",),
             PRECISIONS,
             "deploykit.export.tflite",
-            options=(
-                _topt(
-                    "io",
-                    "float",
-                    "Input/output dtype of a full-integer model.",
-                    choices=("float", "int8"),
-                ),
-            ),
+            options=opts.TFLITE,
             extra="tflite",
         ),
         Target(
@@ -194,7 +119,7 @@ TARGETS: dict[str, Target] = {
             (".engine", ".plan"),
             ("fp32", "fp16", "int8"),
             "deploykit.export.tensorrt",
-            options=_TRT,
+            options=opts.TRT,
             gpu=True,
             extra="gpu",
         ),
@@ -205,7 +130,7 @@ TARGETS: dict[str, Target] = {
             ("fp32", "fp16", "int8"),
             "deploykit.export.openvino",
             companions=(".bin",),
-            options=_OPENVINO,
+            options=opts.OPENVINO,
             extra="openvino",
         ),
     )
@@ -266,6 +191,7 @@ for _backend in (
         "OrtRunner",
         default_for=("onnx",),
         providers=("CPUExecutionProvider",),
+        options=opts.ORT_CPU,
     ),
     Backend(
         "ort-cuda",
@@ -275,6 +201,7 @@ for _backend in (
         "cuda",
         "gpu",
         providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
+        options=opts.ORT_GPU,
     ),
     Backend(
         "ort-trt",
@@ -284,6 +211,7 @@ for _backend in (
         "cuda",
         "gpu",
         providers=("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+        options=opts.ORT_GPU,
     ),
     Backend(
         "openvino",
@@ -293,6 +221,7 @@ for _backend in (
         extra="openvino",
         default_for=("openvino",),
         runtime="openvino",
+        options=opts.OPENVINO_RUNNER,
     ),
     Backend(
         "litert",
@@ -302,6 +231,7 @@ for _backend in (
         extra="tflite",
         default_for=("tflite",),
         runtime="ai_edge_litert",
+        options=opts.LITERT,
     ),
     Backend(
         "tensorrt",
@@ -311,6 +241,7 @@ for _backend in (
         "cuda",
         "gpu",
         default_for=("engine",),
+        options=opts.TENSORRT,
     ),
     Backend(
         "keras",
@@ -381,3 +312,26 @@ def default_backend(fmt: str) -> str:
 def backends_for(fmt: str) -> list[str]:
     """Backends able to run format ``fmt``, in table order."""
     return [b.name for b in BACKENDS.values() if fmt in b.formats]
+
+
+def check_runner_options(given: dict[str, Any], backends: tuple[str, ...] = ()) -> None:
+    """Check ``--runner-option`` values against the backends that declare each key.
+
+    Args:
+        given: the runner options (one flat mapping; each runner reads its own keys).
+        backends: the backends of the run (empty: any backend may be the one that reads it).
+
+    Raises:
+        InputError: for a key none of ``backends`` reads, or a value its declaration refuses.
+    """
+    names = backends or backend_names()
+    for key, value in given.items():
+        owners = [get_backend(n) for n in names if key in {o.key for o in get_backend(n).options}]
+        if not owners:
+            known = sorted({o.key for n in names for o in get_backend(n).options})
+            raise InputError(
+                f"runner option {key}: no backend of this run ({', '.join(names)}) reads it",
+                f"runner options here: {', '.join(known) or 'none'}",
+            )
+        for backend in owners:
+            check_value(f"runner option {key}", backend.option(key).opt, value)

@@ -7,9 +7,14 @@ from typing import Any
 
 from deploykit.bench.compare import Tolerances
 from deploykit.bench.timing import TimingConfig
-from deploykit.options import check_options, option
+from deploykit.options import check_options, option, parse_pairs
 from deploykit.sources import SourceOptions
-from deploykit.targets import backend_names
+from deploykit.targets import BACKENDS, backend_names, check_runner_options
+
+
+def runner_tables() -> list:
+    """The backends that take runner options, in table order."""
+    return [b for b in BACKENDS.values() if b.options]
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,8 @@ class BenchConfig:
         timing: warm-up and iteration settings.
         limit: evaluate accuracy on at most this many samples.
         eval_batch: batch size for the accuracy pass.
-        runner_extra: backend options (e.g. a LiteRT delegate).
+        runner_extra: runner options (``--runner-option``), one mapping every runner reads
+            its own keys from (declared per backend in the capability table).
         source: how to load model references (items may carry their own).
         isolate: measure each (item, backend) in its own worker process.
         timeout_s: a worker with no progress for this long is killed and its cell failed.
@@ -52,7 +58,13 @@ class BenchConfig:
     limit: int | None = option(None, "Evaluate accuracy on at most N images.", min=1)
     eval_batch: int = option(32, "Batch size of the accuracy pass.", min=1)
     runner_extra: dict = option(
-        default_factory=dict, help="Backend options (e.g. a LiteRT delegate).", cli=False
+        default_factory=dict,
+        help="Runner option KEY=VALUE, repeatable ("
+        + "; ".join(f"{b.name}: {', '.join(o.key for o in b.options)}" for b in runner_tables())
+        + ").",
+        flag="--runner-option",
+        key="runner_options",
+        parse=parse_pairs,
     )
     source: SourceOptions = option(
         default_factory=SourceOptions, help="How to load model references.", suite=False
@@ -83,6 +95,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
+        check_runner_options(self.runner_extra, self.backends)
 
     @property
     def alpha(self) -> float:

@@ -98,7 +98,7 @@ def bench(
             raise InputError(
                 "nothing to benchmark", "pass artifact files or model names, or --suite"
             )
-        runner_extra = {}
+        runner_extra = dict(config.runner_extra)
         if delegate:
             runner_extra["delegate"] = delegate
         if delegate_path:

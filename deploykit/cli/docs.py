@@ -38,9 +38,27 @@ def options_table(verb: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+def runner_options_table() -> str:
+    """A Markdown table of every backend's ``--runner-option`` keys, from the capability table."""
+    from deploykit.options import help_text
+    from deploykit.targets import BACKENDS
+
+    rows = ["| backend | option | default | meaning |", "|---|---|---|---|"]
+    for backend in BACKENDS.values():
+        for item in backend.options:
+            shown = "" if item.default is None else f"`{item.default}`"
+            meaning = help_text(item.opt).replace("|", "\\|")
+            rows.append(f"| `{backend.name}` | `{item.key}` | {shown} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
 def render(text: str) -> str:
-    """``text`` with every options block regenerated."""
-    return BLOCK.sub(lambda m: m[1] + options_table(m[2]) + m[4], text)
+    """``text`` with every options block regenerated (``runner``: the runner options)."""
+
+    def table(verb: str) -> str:
+        return runner_options_table() if verb == "runner" else options_table(verb)
+
+    return BLOCK.sub(lambda m: m[1] + table(m[2]) + m[4], text)
 
 
 def main(readme: str = "README.md") -> int:

@@ -205,7 +205,12 @@ def from_mapping(cls: type, mapping: Any, where: str, **fixed: Any) -> Any:
         value = _typed(label, kind, opt.parse(raw) if opt.parse and isinstance(raw, str) else raw)
         check_value(label, opt, value)
         values[field.name] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except InputError as exc:  # a check across fields (__post_init__): say where it came from
+        if exc.message.startswith(where):
+            raise
+        raise InputError(f"{where} {exc.message}", exc.hint) from None
 
 
 def join_key(where: str, key: Any) -> str:

@@ -49,16 +49,21 @@ from pathlib import Path
 from typing import Any
 
 from deploykit.errors import InputError
+from deploykit.target_options import OPENVINO_RUNNER, ORT_CPU, REENCODE_MODES
 
 OPTION = "reencode"  # RunnerOptions.extra key: a mode, true (the runner's default) or false
-MODES = ("fast", "exact", "nonnegative")
+MODES = REENCODE_MODES
 ENCODINGS = {
     "exact": "uint8, zero point 128",
     "fast": "uint8: zero point 0 for non-negative tensors, 128 for the others",
     "nonnegative": "uint8 zero point 0 for non-negative tensors, the others int8 as written",
 }
-# Each CPU runner's mode when the option is not given (what measured fastest on it).
-RUNNER_DEFAULTS = {"onnxruntime": "fast", "openvino": "nonnegative"}
+# Each CPU runner's mode when the option is not given (what measured fastest on it), as the
+# capability table declares it.
+RUNNER_DEFAULTS = {
+    backend: next(o.default for o in options if o.key == OPTION)
+    for backend, options in (("onnxruntime", ORT_CPU), ("openvino", OPENVINO_RUNNER))
+}
 X86 = ("x86_64", "amd64", "i686", "x86")
 # Ops whose output is >= 0 whenever their data inputs are (data inputs: all for
 # Concat/Add/Mul/Max/Min, the first for the others).

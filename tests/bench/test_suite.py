@@ -69,6 +69,8 @@ def test_rerun_reuses_cached_artifacts(smoke_run):
         ("models: [{ref: demo_resnet, weights: nope.pt}]\n", "models[0].weights: file"),
         ("models: [demo_resnet]\ntiming: {min_s: fast}\n", "timing.min_s: expected float"),
         ("models: [demo_resnet]\ntolerances: {latency: -1}\n", "tolerances.latency"),
+        ("models: [demo_resnet]\nrunner_options: {reencode: fastest}\n", "reencode: unknown value"),
+        ("models: [demo_resnet]\nrunner_options: {threads: 2}\n", "no backend of this run"),
         ("models: [demo_resnet\n", "line 2"),
         ("- just a list\n", "expected a mapping"),
     ],
