@@ -12,9 +12,20 @@ from deploykit.sources import SourceOptions
 from deploykit.targets import BACKENDS, backend_names, check_runner_options
 
 
-def runner_tables() -> list:
-    """The backends that take runner options, in table order."""
-    return [b for b in BACKENDS.values() if b.options]
+def runner_options_field() -> Any:
+    """The ``--runner-option KEY=VALUE`` field (suite key ``runner_options``) of bench and layers:
+    one mapping every runner reads its own keys from, checked with
+    :func:`deploykit.targets.check_runner_options` in the request's ``__post_init__``."""
+    tables = [b for b in BACKENDS.values() if b.options]
+    return option(
+        default_factory=dict,
+        help="Runner option KEY=VALUE, repeatable ("
+        + "; ".join(f"{b.name}: {', '.join(o.key for o in b.options)}" for b in tables)
+        + ").",
+        flag="--runner-option",
+        key="runner_options",
+        parse=parse_pairs,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,15 +68,7 @@ class BenchConfig:
     timing: TimingConfig = option(default_factory=TimingConfig, help="Timing settings.")
     limit: int | None = option(None, "Evaluate accuracy on at most N images.", min=1)
     eval_batch: int = option(32, "Batch size of the accuracy pass.", min=1)
-    runner_extra: dict = option(
-        default_factory=dict,
-        help="Runner option KEY=VALUE, repeatable ("
-        + "; ".join(f"{b.name}: {', '.join(o.key for o in b.options)}" for b in runner_tables())
-        + ").",
-        flag="--runner-option",
-        key="runner_options",
-        parse=parse_pairs,
-    )
+    runner_extra: dict = runner_options_field()
     source: SourceOptions = option(
         default_factory=SourceOptions, help="How to load model references.", suite=False
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from deploykit.bench.config import runner_options_field
 from deploykit.errors import InputError
 from deploykit.fileio import ensure_dir, existing_file, sha256_file
 from deploykit.layers.graph import Attribution, Graph, check_shared_names
@@ -24,6 +25,7 @@ from deploykit.layers.report import LayerReport, LayerRow
 from deploykit.options import check_options, option
 from deploykit.sources import SourceOptions
 from deploykit.spec import InputSpec
+from deploykit.targets import check_runner_options
 
 # Backends with a per-layer path: (accuracy, latency) support.
 LAYER_BACKENDS = {
@@ -81,6 +83,7 @@ class LayersRequest:
         latency: measure per-layer time.
         top_k: rows printed per table.
         out_dir: folder for ``layers.json``, its renderings and ``reference.onnx``.
+        runner_extra: runner options (``reencode``: how an INT8 Q/DQ file is timed).
     """
 
     reference: str | None = option(
@@ -113,9 +116,11 @@ class LayersRequest:
     out_dir: Path = option(
         Path("layers"), "Folder for layers.json and its renderings.", flag="--out", short="-o"
     )
+    runner_extra: dict = runner_options_field()
 
     def __post_init__(self) -> None:
         check_options(self)
+        check_runner_options(self.runner_extra, self.backends)
 
 
 def _artifact_format(path: Path) -> str:

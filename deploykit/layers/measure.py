@@ -192,7 +192,7 @@ def _as_the_runner_reads_it(backend: str, ctx: _Context) -> tuple[bytes | None, 
 
     if backend not in RUNNER_DEFAULTS:
         return None, {}
-    options = RunnerOptions(threads=ctx.request.threads, precision=_precision(ctx))
+    options = RunnerOptions(ctx.request.threads, _precision(ctx), dict(ctx.request.runner_extra))
     return reencoded_model(ctx.artifact, options, RUNNER_DEFAULTS[backend])
 
 

@@ -76,3 +76,24 @@ def test_a_reference_sharing_no_names(cli, user_error, culprit, slow, tmp_path):
     result = cli("layers", culprit["int8"], "--reference", slow, "-o", tmp_path)
     user_error(result, "and the reference graph share only 1 of 4 weighted layers by name")
     assert result.code == 2
+
+
+def test_runner_option_times_the_file_as_written(cli, user_error, culprit, tmp_path):
+    """``--runner-option reencode=false``: per-layer times of the Q/DQ file as written."""
+    result = cli(
+        "layers", culprit["int8"], "--backend", "onnxruntime", "--runner-option",
+        "reencode=false", "--no-accuracy", "--runs", "3", "-o", tmp_path / "r",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    data = json.loads((tmp_path / "r" / "layers.json").read_text())
+    latency = data["backends"]["onnxruntime"]["latency"]
+    assert latency["activation_reencode"] == {"ran": False, "reason": "reencode=false"}
+    # As written, ORT runs each ReLU in float between Q/DQ pairs (its own timed row);
+    # re-encoded (the default), every ReLU is folded into its Conv's integer kernel.
+    relus = [r for r in data["layers"] if r["op"] == "Relu"]
+    assert relus and all("onnxruntime" in r["latency"] for r in relus)
+    bad = cli(
+        "layers", culprit["int8"], "--backend", "onnxruntime", "--runner-option", "hint=LATENCY",
+        "-o", tmp_path,
+    )  # fmt: skip
+    user_error(bad, "runner option hint: no backend of this run (onnxruntime) reads it")
