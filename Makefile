@@ -7,7 +7,7 @@ comma  := ,
 # One stamp per set of extras: `EXTRAS=dev make test` installs what it names.
 STAMP  := $(VENV)/.deploykit-installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: demo test test-slow test-gpu lint install clean
+.PHONY: demo test test-slow test-gpu lint install modelopt-venv clean
 
 demo: $(STAMP)
 	$(BIN)/deploykit demo
@@ -32,5 +32,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# NVIDIA Model Optimizer for benchmarks/placement.py --modelopt: it pins its own
+# onnxruntime-gpu, so it gets a venv of its own (deploykit's stays as it is).
+MODELOPT_VENV ?= .venv-modelopt
+modelopt-venv: $(MODELOPT_VENV)/.installed
+
+$(MODELOPT_VENV)/.installed:
+	$(PYTHON) -m venv $(MODELOPT_VENV)
+	$(MODELOPT_VENV)/bin/python -m pip install -q "nvidia-modelopt[onnx]==0.47.0"
+	touch $@
+
 clean:
-	rm -rf $(VENV) out results .pytest_cache
+	rm -rf $(VENV) $(MODELOPT_VENV) out results .pytest_cache

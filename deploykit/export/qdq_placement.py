@@ -251,7 +251,58 @@ def trt_placement(model: Any) -> tuple[list[str], list[tuple[str, str]]]:
         for n in g.nodes
         if set(n.output) & g.outputs and n.op_type not in LINEAR and n.name not in partial
     }
+    skipped |= small_matmuls(model)
     return [n for n in quantize if n not in skipped], keep_free
+
+
+def small_matmuls(model: Any, min_dim: int = 16) -> set[str]:
+    """Gemm/MatMul nodes ModelOpt leaves in float for TensorRT (``find_nodes_from_matmul_to_exclude``).
+
+    At batch 1 (dynamic dimensions set to 1, as ModelOpt's shape inference does), a
+    Gemm or MatMul whose output has one row or one column is a GEMV, which cannot use
+    Tensor Cores; one whose K or N is under ``min_dim`` is too small for INT8 kernels.
+    Q/DQ on either costs TensorRT time, so neither is quantized: an image classifier's
+    final Linear at batch 1 is such a GEMV.
+
+    Args:
+        model: the FP32 ``onnx.ModelProto`` (not modified).
+        min_dim: the smallest K and N ModelOpt quantizes (its ``_MIN_MATMUL_DIM``).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for graph_input in probe.graph.input:
+        for dim in graph_input.type.tensor_type.shape.dim:
+            if not dim.HasField("dim_value"):
+                dim.Clear()
+                dim.dim_value = 1
+    for graph_output in probe.graph.output:  # let inference fill them in at batch 1
+        graph_output.type.tensor_type.ClearField("shape")
+    inferred = onnx.shape_inference.infer_shapes(probe).graph
+    shapes = {
+        v.name: [
+            d.dim_value if d.HasField("dim_value") else 0 for d in v.type.tensor_type.shape.dim
+        ]
+        for v in (*inferred.value_info, *inferred.output)
+    }
+    weights = {i.name: numpy_helper.to_array(i).shape for i in model.graph.initializer}
+    small: set[str] = set()
+    for node in model.graph.node:
+        out = shapes.get(node.output[0]) if node.op_type in ("Gemm", "MatMul") else None
+        if not out or 0 in out:
+            continue  # unknown shape: quantized as before
+        rows = 1
+        for d in out[:-1]:
+            rows *= d
+        k = None
+        if node.input[1] in weights and len(weights[node.input[1]]) == 2:
+            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+            k = weights[node.input[1]][1 if trans_b else 0]
+        if rows == 1 or out[-1] == 1 or out[-1] < min_dim or (k is not None and k < min_dim):
+            small.add(node.name)
+    return small
 
 
 def _follows(g: _Graph, node: Any, cask: set[str], depth: int = 10) -> bool:

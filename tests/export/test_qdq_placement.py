@@ -11,7 +11,7 @@ from deploykit.calibration import make_calibration_set
 from deploykit.data import load_dataset, prepare
 from deploykit.errors import InputError
 from deploykit.export import ExportRequest, export_model
-from deploykit.export.qdq_placement import trt_placement
+from deploykit.export.qdq_placement import small_matmuls, trt_placement
 from deploykit.runners import RunnerOptions, open_runner
 
 
@@ -43,6 +43,32 @@ def test_residual_add_is_quantized_on_its_shortcut_only():
     assert keep_free == [("b", "add")]  # the conv backbone's input of the Add stays float
 
 
+def head(batch: int | str, width: int, classes: int) -> onnx.ModelProto:
+    """x [batch, width] -> Gemm (transB) -> y [batch, classes]: a classifier's final Linear."""
+    w = np.ones((classes, width), np.float32)
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1)]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, width])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, classes])
+    graph = helper.make_graph(nodes, "head", [x], [y], [numpy_helper.from_array(w, "w")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize(
+    ("batch", "width", "classes", "small"),
+    [
+        ("batch", 512, 1000, True),  # dynamic batch: ModelOpt infers at 1, a GEMV
+        (1, 512, 1000, True),
+        (8, 512, 1000, False),  # a real GEMM: quantized
+        (8, 8, 1000, True),  # K under 16
+        (8, 512, 10, True),  # N under 16
+    ],
+)
+def test_gemv_and_small_gemms_stay_float_as_modelopt_leaves_them(batch, width, classes, small):
+    assert small_matmuls(head(batch, width, classes)) == ({"fc"} if small else set())
+    nodes, _ = trt_placement(head(batch, width, classes))
+    assert ("fc" in nodes) is not small
+
+
 @pytest.fixture(scope="module")
 def placed(tmp_path_factory, trained_resnet):
     out = tmp_path_factory.mktemp("placement")
@@ -68,6 +94,8 @@ def test_trt_placement_follows_tensorrts_rules_on_a_resnet(placed):
     )  # no bias quantization
     outputs = {o.name for o in graph.output}
     assert all(producer[o].op_type != "DequantizeLinear" for o in outputs)  # output stays float
+    gemm = next(n for n in graph.node if n.op_type == "Gemm")  # the classifier, a GEMV at batch 1
+    assert all(producer[i].op_type != "DequantizeLinear" for i in gemm.input if i in producer)
     assert placed.manifest.exporter["placement"] == "trt"
     assert placed.manifest.verification["passed"]
 
