@@ -28,7 +28,7 @@ from deploykit.host import cpu_isa
 from deploykit.optional import require
 from deploykit.runners.base import Runner
 from deploykit.runners.cpu import saturation_warning
-from deploykit.runners.openvino_quirks import patched_model
+from deploykit.runners.openvino_quirks import ir_warning, patched_model
 from deploykit.runners.qdq import RUNNER_DEFAULTS, reencoded_model
 
 PRECISIONS = ("f32", "bf16", "f16", "auto")
@@ -82,8 +82,11 @@ class OpenVinoRunner(Runner):
             **reencode,
             **workarounds,
         }
-        if warning := saturation_warning(self.model, self.details["cpu_isa"]):
-            self.details["warnings"] = [warning]
+        warnings = [saturation_warning(self.model, self.details["cpu_isa"])]
+        if self.options.precision == "int8":
+            warnings.append(ir_warning(self._model))
+        if any(warnings):
+            self.details["warnings"] = [w for w in warnings if w]
 
     def _compile(self, batch: int) -> Any:
         """The compiled model for a batch size (static shapes run fastest on CPU)."""

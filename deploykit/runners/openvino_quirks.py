@@ -14,7 +14,11 @@ rewrites compute the same sums as the file.
    network fails the same way). 3x3 grouped and ungrouped convolutions are
    right. Rewrite (AMX CPUs only): the convolution as an ungrouped one whose int8
    weight is block-diagonal (zeros between the groups), which the ungrouped
-   kernel gets right, at ``group`` times that layer's multiply-adds.
+   kernel gets right, at ``group`` times that layer's multiply-adds. Not on other
+   CPUs: there the grouped kernel is right, and the dense form read from a
+   Concat went wrong once with oneDNN capped below AMX. An OpenVINO IR cannot
+   be rewritten this way (its weights sit behind OpenVINO's decompression
+   subgraph): the runner warns instead (:func:`ir_warning`).
 2. **Zero points moved through padded average pooling.** OpenVINO's
    low-precision transformations (``AvgPoolTransformation``) move a
    dequantization's zero-point subtraction from before an AvgPool to after it,
@@ -58,13 +62,11 @@ def _set_attributes(node: Any, **values: Any) -> None:
     node.attribute.extend(onnx.helper.make_attribute(k, v) for k, v in values.items())
 
 
-def _bad_for_amx(group: int, weight: Any) -> bool:
-    """Whether a conv of ``group`` groups and int8 ``weight`` hits the AMX 1x1 kernel's bug."""
-    per_group = weight.shape[1]
+def _bad_for_amx(groups: int, per_group: int, kernel: tuple[int, ...]) -> bool:
+    """Whether a conv of ``groups`` groups, ``per_group`` input channels each, hits the AMX bug."""
     return (
-        group > 1
-        and weight.ndim == 4
-        and weight.shape[2:] == (1, 1)
+        groups > 1
+        and tuple(kernel) == (1, 1)
         and per_group > AMX_GROUP_CHANNELS
         and per_group % AMX_GROUP_CHANNELS != 0
     )
@@ -99,7 +101,7 @@ def dense_grouped_1x1(model: Any) -> int:
         if numpy_helper.to_array(scale).size != 1 and not by_output:
             continue  # scales along another axis: not a layout this rewrite knows
         weight = numpy_helper.to_array(weight_init)
-        if not _bad_for_amx(group, weight):
+        if weight.ndim != 4 or not _bad_for_amx(group, weight.shape[1], weight.shape[2:]):
             continue
         out_g, in_g = weight.shape[0] // group, weight.shape[1]
         dense = np.zeros((weight.shape[0], in_g * group, 1, 1), np.int8)
@@ -199,12 +201,40 @@ def avoid_cpu_bugs(model: Any, amx: bool) -> dict[str, int]:
     return {k: v for k, v in counts.items() if v}
 
 
-def _amx_allowed() -> bool:
-    """Whether oneDNN may use AMX: not when ``ONEDNN_MAX_CPU_ISA`` caps it below."""
-    cap = (
-        os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL"
-    ).upper()
-    return cap in ("ALL", "DEFAULT") or "AMX" in cap
+def ir_warning(model: Any) -> str | None:
+    """A one-line warning for an OpenVINO model (an IR) that still has affected grouped 1x1 convs.
+
+    The ONNX rewrite cannot reach an IR's GroupConvolution layers (their int8 weights sit
+    behind OpenVINO's own decompression subgraph), so on an AMX CPU the runner warns instead.
+
+    Args:
+        model: the ``openvino.Model`` the runner compiles.
+    """
+    if not amx_in_use():
+        return None
+    for op in model.get_ordered_ops():
+        shape = (
+            op.input(1).get_partial_shape() if op.get_type_name() == "GroupConvolution" else None
+        )
+        if shape is None or shape.is_dynamic or len(shape) != 5:
+            continue
+        groups, _, in_g, *kernel = (d.get_length() for d in shape)
+        if _bad_for_amx(groups, in_g, tuple(kernel)):
+            return (
+                f"OpenVINO's AMX kernel computes INT8 grouped 1x1 convolutions with {in_g} "
+                f"input channels per group wrongly ({op.get_friendly_name()}); run the Q/DQ "
+                "ONNX file on OpenVINO instead (deploykit rewrites it when it loads it)"
+            )
+    return None
+
+
+def amx_in_use() -> bool:
+    """Whether oneDNN runs AMX-INT8 kernels here: an AMX CPU, not capped below AMX by
+    ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_MAX_CPU_ISA``)."""
+    from deploykit.host import cpu_flags
+
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL"
+    return "amx_int8" in cpu_flags() and (cap.upper() in ("ALL", "DEFAULT") or "AMX" in cap.upper())
 
 
 def patched_model(
@@ -225,10 +255,8 @@ def patched_model(
         return serialized, {}
     import onnx
 
-    from deploykit.host import cpu_flags
-
     model = onnx.load(str(path)) if serialized is None else onnx.load_from_string(serialized)
-    counts = avoid_cpu_bugs(model, "amx_int8" in cpu_flags() and _amx_allowed())
+    counts = avoid_cpu_bugs(model, amx_in_use())
     if not counts:
         return serialized, {}
     return model.SerializeToString(), {"openvino_workarounds": counts}

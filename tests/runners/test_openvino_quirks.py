@@ -119,3 +119,18 @@ def test_shufflenet_int8_on_openvino_agrees_with_onnxruntime(tmp_path):
         assert cosine.min() > 0.99, (reencode, cosine.min(), details)
         if reencode != "nonnegative":  # its three pools read int8 (or zero point 128) tensors
             assert details["openvino_workarounds"]["padded_avgpools_as_convs"] == 3
+
+
+def test_ir_with_affected_grouped_convs_gets_a_warning_on_amx_cpus():
+    import openvino as ov
+
+    from deploykit.runners.openvino_quirks import amx_in_use, ir_warning
+
+    amx = amx_in_use()
+    core = ov.Core()
+    for per_group, affected in ((80, True), (64, False)):
+        model = core.read_model(REPRO.grouped_1x1(per_group)[0].SerializeToString(), b"")
+        warning = ir_warning(model)
+        assert (warning is not None) == (amx and affected), warning
+        if warning:
+            assert "80 input channels per group" in warning
