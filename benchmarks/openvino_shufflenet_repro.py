@@ -3,6 +3,9 @@
 Usage:
     python benchmarks/openvino_shufflenet_repro.py                # this CPU
     ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI python benchmarks/...     # oneDNN without AMX
+    python benchmarks/openvino_shufflenet_repro.py --model shufflenet_v1_small
+        # the digits-trained model (cached), both placements: top-1 through the runners,
+        # OpenVINO with and without deploykit's rewrites
 
 Each graph has symmetric int8 activations and per-output-channel int8 weights, as
 deploykit's INT8 artifact. OpenVINO's CPU plugin runs it (``INFERENCE_PRECISION_HINT``
@@ -159,13 +162,79 @@ def cases() -> dict[str, tuple]:
     return table
 
 
+# OpenVINO cells of the model table: runner options (reencode, inference precision).
+OV_CELLS = (
+    ("nonnegative", "auto"),
+    ("false", "auto"),
+    ("exact", "auto"),
+    ("nonnegative", "f32"),
+    ("false", "f32"),
+)
+
+
+def model_table(name: str, samples: int = 256) -> None:
+    """Top-1 on the digits test split of ``name`` (digits-trained, cached) INT8, both placements."""
+    import tempfile
+    from pathlib import Path
+
+    from deploykit.calibration import make_calibration_set
+    from deploykit.data import load_dataset, prepare
+    from deploykit.export import ExportRequest, export_model
+    from deploykit.runners import RunnerOptions, open_runner
+    from deploykit.runners import openvino as openvino_runner
+    from deploykit.zoo.trained import load_trained
+
+    loaded = load_trained(name)
+    data = load_dataset("digits", "test")
+    x = prepare(data.images, loaded.spec)
+
+    def top1(path: Path, backend: str, **extra: str) -> str:
+        options = RunnerOptions(threads=2, precision="int8", extra=extra)
+        with open_runner(backend, path, loaded.spec, options) as runner:
+            return f"{(runner.infer(x).argmax(1) == data.labels).mean() * 100:.2f}"
+
+    header = [f"OV {r}, {p}" for r, p in OV_CELLS]
+    print(f"| {name} INT8 | rewrites | ORT | ORT as written | " + " | ".join(header) + " |")
+    print("|---" * (4 + len(header)) + "|")
+    real = openvino_runner.patched_model
+    with tempfile.TemporaryDirectory(prefix="deploykit-ovrepro-") as tmp:
+        work = Path(tmp)
+        calib = make_calibration_set("digits", samples, 0, work / "calib.npz")
+        fp32 = export_model(loaded, ExportRequest(out_dir=work, verify=False)).artifact
+        for placement in ("ort", "trt"):
+            request = ExportRequest(
+                precision="int8", calib=calib, out_dir=work, name=f"{name}_{placement}",
+                verify=False, options={"placement": placement},
+            )  # fmt: skip
+            path = export_model(str(fp32), request).artifact
+            ort_cells = [top1(path, "onnxruntime"), top1(path, "onnxruntime", reencode="false")]
+            for label, patch in (("yes", real), ("no", lambda _path, model, _options: (model, {}))):
+                openvino_runner.patched_model = patch
+                try:
+                    ov_cells = [
+                        top1(path, "openvino", reencode=r, inference_precision=p)
+                        for r, p in OV_CELLS
+                    ]
+                finally:
+                    openvino_runner.patched_model = real
+                print(f"| {placement} | {label} | " + " | ".join(ort_cells + ov_cells) + " |")
+
+
 def main() -> None:
+    import argparse
+
     import openvino as ov
 
     from deploykit.host import describe
     from deploykit.runners.openvino_quirks import avoid_cpu_bugs
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a digits zoo model: the model table instead")
+    args = parser.parse_args()
     print(f"openvino {ov.__version__}; {describe()}\n")
+    if args.model:
+        model_table(args.model)
+        return
     print("| case | OpenVINO kernels | max error, input steps | relative | after the rewrite |")
     print("|---|---|---|---|---|")
     for name, (model, feeds) in cases().items():

@@ -90,8 +90,8 @@ def dense_grouped_1x1(model: Any) -> int:
     producer = {o: n for n in graph.node for o in n.output}
     rewritten = 0
     for node in list(graph.node):
-        group = int(_attribute(node, "group", 1))
-        dq = producer.get(node.input[1]) if node.op_type == "Conv" else None
+        group = int(_attribute(node, "group", 1)) if node.op_type == "Conv" else 1
+        dq = producer.get(node.input[1]) if group > 1 else None
         if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] not in inits:
             continue
         weight_init, scale = inits[dq.input[0]], inits.get(dq.input[1])
@@ -163,17 +163,24 @@ def padded_avgpools_as_convs(model: Any) -> int:
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     producer = {o: n for n in graph.node for o in n.output}
+    pools = [
+        node
+        for node in graph.node
+        if _counted_padding(node)
+        and (dq := producer.get(node.input[0])) is not None
+        and dq.op_type == "DequantizeLinear"
+        and _may_shift(dq, inits)
+    ]
+    if not pools:
+        return 0
     shapes = {
         v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
         for v in onnx.shape_inference.infer_shapes(model).graph.value_info
     }
     rewritten = 0
-    for node in graph.node:
-        dq = producer.get(node.input[0])
-        if not _counted_padding(node) or dq is None or dq.op_type != "DequantizeLinear":
-            continue
+    for node in pools:
         channels = (shapes.get(node.input[0]) or [0, 0])[1]
-        if not _may_shift(dq, inits) or channels <= 0:
+        if channels <= 0:
             continue
         kernel = list(_attribute(node, "kernel_shape"))
         weight = np.full((channels, 1, *kernel), 1.0 / np.prod(kernel), np.float32)
