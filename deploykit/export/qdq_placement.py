@@ -344,11 +344,11 @@ def remove_input_qdq(model: Any, keep_free: list[tuple[str, str]]) -> int:
             if q is not None and q.op_type == "QuantizeLinear" and q.input[0] == tensor:
                 node.input[index] = tensor
                 bypassed += 1
-    _drop_unread_qdq(graph)
+    drop_unread_qdq(graph)
     return bypassed
 
 
-def _drop_unread_qdq(graph: Any) -> None:
+def drop_unread_qdq(graph: Any) -> None:
     """Delete Q/DQ nodes whose outputs nobody reads, then initializers nobody reads."""
     while True:
         read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}

@@ -11,7 +11,8 @@ artifacts it keeps OpenVINO's own choice. ``RunnerOptions.extra``:
 that, ``hint`` (``LATENCY``/``THROUGHPUT``) the performance hint, ``reencode``
 the load-time re-encoding of an INT8 Q/DQ file's non-negative activations
 (:mod:`deploykit.runners.qdq`; default ``nonnegative``, ``false`` reads the file
-as written). What ran is
+as written). INT8 Q/DQ files are also rewritten around two OpenVINO CPU bugs
+(:mod:`deploykit.runners.openvino_quirks`). What ran is
 recorded: the precision hint in effect, the precisions of the executed
 layers, the CPU's ISA.
 """
@@ -27,6 +28,7 @@ from deploykit.host import cpu_isa
 from deploykit.optional import require
 from deploykit.runners.base import Runner
 from deploykit.runners.cpu import saturation_warning
+from deploykit.runners.openvino_quirks import ir_warning, patched_model
 from deploykit.runners.qdq import RUNNER_DEFAULTS, reencoded_model
 
 PRECISIONS = ("f32", "bf16", "f16", "auto")
@@ -56,6 +58,8 @@ class OpenVinoRunner(Runner):
             )
         # ReLU outputs re-encoded as uint8 zero point 0 (see runners.qdq).
         rewritten, reencode = reencoded_model(self.model, self.options, RUNNER_DEFAULTS["openvino"])
+        # Rewrites around two OpenVINO CPU bugs with INT8 graphs (see runners.openvino_quirks).
+        rewritten, workarounds = patched_model(self.model, rewritten, self.options)
         if rewritten is None:
             self._model = self._core.read_model(str(self.model))
         else:
@@ -76,9 +80,13 @@ class OpenVinoRunner(Runner):
             "capabilities": capabilities,
             **self._executed(self._compiled[next(iter(self._compiled))]),
             **reencode,
+            **workarounds,
         }
-        if warning := saturation_warning(self.model, self.details["cpu_isa"]):
-            self.details["warnings"] = [warning]
+        warnings = [saturation_warning(self.model, self.details["cpu_isa"])]
+        if self.options.precision == "int8":
+            warnings.append(ir_warning(self._model))
+        if any(warnings):
+            self.details["warnings"] = [w for w in warnings if w]
 
     def _compile(self, batch: int) -> Any:
         """The compiled model for a batch size (static shapes run fastest on CPU)."""
