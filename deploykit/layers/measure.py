@@ -185,7 +185,8 @@ def latency(
 
 def _as_the_runner_reads_it(backend: str, ctx: _Context) -> tuple[bytes | None, dict[str, Any]]:
     """The model ``backend``'s bench runner really runs: an INT8 Q/DQ file's activations
-    re-encoded as it does (:func:`deploykit.runners.qdq.reencoded_model`), so per-layer
+    re-encoded as it does (:func:`deploykit.runners.qdq.reencoded_model`), on OpenVINO also
+    rewritten around its CPU bugs (:mod:`deploykit.runners.openvino_quirks`), so per-layer
     times match ``deploykit bench``; None (the file as written) elsewhere."""
     from deploykit.runners import RunnerOptions
     from deploykit.runners.qdq import RUNNER_DEFAULTS, reencoded_model
@@ -193,7 +194,13 @@ def _as_the_runner_reads_it(backend: str, ctx: _Context) -> tuple[bytes | None, 
     if backend not in RUNNER_DEFAULTS:
         return None, {}
     options = RunnerOptions(ctx.request.threads, _precision(ctx), dict(ctx.request.runner_extra))
-    return reencoded_model(ctx.artifact, options, RUNNER_DEFAULTS[backend])
+    model, record = reencoded_model(ctx.artifact, options, RUNNER_DEFAULTS[backend])
+    if backend == "openvino":  # and its rewrites around OpenVINO CPU bugs
+        from deploykit.runners.openvino_quirks import patched_model
+
+        model, workarounds = patched_model(ctx.artifact, model, options)
+        record.update(workarounds)
+    return model, record
 
 
 def _precision(ctx: _Context) -> str:

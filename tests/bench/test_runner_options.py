@@ -42,6 +42,7 @@ def test_runner_option_reaches_the_runner_and_is_recorded(cli, int8_onnx, tmp_pa
     record = json.loads(out.read_text())
     assert record["config"]["runner_extra"] == {"reencode": False if value == "false" else value}
     for cell in _cells(out).values():
+        assert cell["status"] == "ok", (cell["backend"], cell["error"], cell["traceback"])
         ran = cell["runner"]["details"]["activation_reencode"]
         if value == "false":
             assert ran == {"ran": False, "reason": "reencode=false"}
