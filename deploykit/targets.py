@@ -324,6 +324,8 @@ def check_runner_options(given: dict[str, Any], backends: tuple[str, ...] = ()) 
     Raises:
         InputError: for a key none of ``backends`` reads, or a value its declaration refuses.
     """
+    if not given:
+        return  # (backend_names() would import the plugins: only when there is a key to check)
     names = backends or backend_names()
     for key, value in given.items():
         owners = [get_backend(n) for n in names if key in {o.key for o in get_backend(n).options}]
