@@ -27,7 +27,7 @@ from deploykit.errors import InputError, ModelLoadError
 from deploykit.manifest import WRITER_KEY, check_overwrite, writer_key
 from deploykit.options import check_options, option
 from deploykit.sources import LoadedModel
-from deploykit.train import Progress, TrainConfig, evaluate, fit
+from deploykit.train import Progress, TrainConfig, evaluate, fit, learning_rate
 
 # Attributes that hold the classifier head, in the order they are tried.
 HEAD_ATTRIBUTES = ("fc", "classifier", "head", "heads", "last_linear")
@@ -238,7 +238,7 @@ def finetune(
         "data": data,
         "classes": list(train.classes),
         "epochs": config.epochs,
-        "lr": config.lr,
+        "lr": learning_rate(model, config),
         "batch_size": config.batch_size,
         "frozen_backbone": freeze_backbone,
         "train_samples": len(train),

@@ -14,6 +14,14 @@ from deploykit.spec import InputSpec
 
 Progress = Callable[[int, int, float], None]
 
+# Peak learning rates when TrainConfig.lr is None: AdamW at 3e-3 suits networks with
+# normalization layers; without them (AlexNet, VGG, SqueezeNet) it drives a randomly
+# initialised network to a constant output within an epoch (SqueezeNet 1.1 on a digits
+# ImageFolder at 64x64: 10.0 % validation top-1 at 3e-3 and 1e-3, 76.6 % at 3e-4, 32.3 % at
+# 1e-4 after 5 epochs; benchmarks/RESULTS.md, "Issue 14: every seed family fine-tunes").
+DEFAULT_LR = 3e-3
+UNNORMALIZED_LR = 3e-4
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -21,7 +29,7 @@ class TrainConfig:
 
     Attributes:
         epochs: passes over the training set.
-        lr: peak learning rate (AdamW, cosine decay).
+        lr: peak learning rate (AdamW, one-cycle); None: :func:`learning_rate` picks it.
         batch_size: samples per step.
         weight_decay: AdamW weight decay.
         seed: seeds torch and the shuffling.
@@ -33,7 +41,13 @@ class TrainConfig:
     """
 
     epochs: int = option(5, "Passes over the training set.", min=0)
-    lr: float = option(3e-3, "Peak learning rate (AdamW, cosine decay).", min=0, exclusive=True)
+    lr: float | None = option(
+        None,
+        "Peak learning rate (AdamW, one-cycle; default 3e-3, or 3e-4 for a model without"
+        " normalization layers).",
+        min=0,
+        exclusive=True,
+    )
     batch_size: int = option(64, "Samples per step.", min=1)
     weight_decay: float = option(1e-4, "AdamW weight decay.", min=0)
     seed: int = option(0, "Seeds torch and the shuffling.")
@@ -48,6 +62,28 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
+
+
+def learning_rate(model, config: TrainConfig) -> float:
+    """``config.lr``, else :data:`DEFAULT_LR`, or :data:`UNNORMALIZED_LR` for a model without
+    BatchNorm, LayerNorm, GroupNorm or InstanceNorm layers.
+
+    Args:
+        model: the torch module to train.
+        config: optimisation settings.
+    """
+    import torch
+
+    if config.lr is not None:
+        return config.lr
+    norms = (
+        torch.nn.modules.batchnorm._BatchNorm,
+        torch.nn.LayerNorm,
+        torch.nn.GroupNorm,
+        torch.nn.modules.instancenorm._InstanceNorm,
+    )
+    normalized = any(isinstance(m, norms) for m in model.modules())
+    return DEFAULT_LR if normalized else UNNORMALIZED_LR
 
 
 def _shift(batch, rng: np.random.Generator):
@@ -94,10 +130,11 @@ def fit(
     x = torch.from_numpy(prepare(data.images, spec))
     y = torch.from_numpy(data.labels)
     params = [p for p in (parameters or model.parameters()) if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    lr = learning_rate(model, config)
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
     steps_per_epoch = max(1, -(-len(y) // config.batch_size))
     total = steps_per_epoch * config.epochs
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=total)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=total)
     loss_fn = torch.nn.CrossEntropyLoss()
     distill = config.distill if teacher is not None else 0.0
     if teacher is not None:

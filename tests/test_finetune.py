@@ -164,6 +164,17 @@ def test_near_chance_is_a_warning():
     assert near_chance(0.54, 2) is not None and near_chance(0.8, 2) is None
 
 
+def test_default_learning_rate_follows_the_normalization_layers():
+    """--lr left out: 3e-3, or 3e-4 for a network without normalization layers (AdamW at
+    3e-3 leaves a randomly initialised SqueezeNet at chance); a given --lr is kept."""
+    from deploykit.train import TrainConfig, learning_rate
+
+    assert learning_rate(create_model("squeezenet1_1", num_classes=10), TrainConfig()) == 3e-4
+    assert learning_rate(create_model("alexnet", num_classes=10), TrainConfig()) == 3e-4
+    assert learning_rate(create_model("resnet18", num_classes=10), TrainConfig()) == 3e-3
+    assert learning_rate(create_model("alexnet"), TrainConfig(lr=0.01)) == 0.01
+
+
 def test_batchnorm_is_re_estimated_after_finetuning(tmp_path):
     """MobileNetV3's BatchNorm momentum is 0.01: after a short fine-tune its running statistics
     still lag far behind the weights. finetune re-estimates them, so doing it again changes
@@ -204,5 +215,6 @@ def test_every_seed_family_learns_a_digits_image_folder(name, tmp_path_factory, 
     )  # fmt: skip
     assert result.code == 0, result.stderr
     record = json.loads(result.stdout)
+    print(name, "val_top1", record["val_top1"], "seconds", round(record["seconds"], 1))
     assert record["val_top1"] >= 0.5, (name, record["val_top1"])  # chance is 0.1
     assert not record["warnings"]

@@ -30,13 +30,31 @@ SKIP = (
     (r"^docker |^make |^pip ", "not a deploykit command"),
     (r"benchmarks/\w+\.py", "a benchmark script (minutes), run by hand"),
     (r"^deploykit compare results\.json --baseline base\.json", "option synopsis, not a command"),
+    (r"HEAD:", "needs a Ray cluster (HEAD: its head; tests/fleet/ runs a LocalCluster)"),
 )
 # README placeholders -> files the fixture makes.
 PLACEHOLDERS = {
     "path/to/ImageFolder": "digits-png",
     "path/to/images": "digits-png",
     "my_resnet50_state_dict.pt": "resnet50-37.pt",
+    # a later run's layer report; the block's own report stands in for it (nothing regressed)
+    "layers-new/layers.json": "layers/layers.json",
 }
+# `view` serves until stopped: start it, fetch the page it prints, then stop it (SIGTERM:
+# a background job of a script ignores SIGINT).
+SERVE = """serve() {
+  "$@" > view.out 2>&1 & local pid=$! ok=""
+  for _ in $(seq 120); do
+    url=$(grep -o 'http://127\\.0\\.0\\.1:[0-9]*[^ ]*' view.out | head -1)
+    fetch="import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=5)"
+    if [ -n "$url" ] && python -c "$fetch" "$url" 2>/dev/null; then
+      ok=1; break
+    fi
+    kill -0 $pid 2>/dev/null || { cat view.out; return 1; }
+    sleep 1
+  done
+  kill $pid; wait $pid || true; cat view.out; [ -n "$ok" ]
+}"""
 # Registry models whose README lines may run at a small input (and 10 classes on digits).
 SMALL = "--input-shape 1x3x64x64"
 BIG_MODELS = r"^deploykit \w+ .*?\b(resnet18|resnet50|mobilenet_v2|mobilenet_v1|xception)( |$)"
@@ -93,8 +111,14 @@ def prepare_line(line: str) -> tuple[str | None, str | None]:
             command += " --num-classes 10"
     if re.search(r"^deploykit compare .*--baseline benchmarks/baselines/", command):
         command += OTHER_CPU  # the gate test's bound on a CPU unlike the baseline's (README)
+    if command.startswith("deploykit view"):
+        command = f"serve {command}"
     if command.startswith("deploykit demo"):
         command += " --epochs 1 --prune-epochs 1"
+    if command.startswith("deploykit finetune mobilenet_v3_small"):
+        # The task's INT8 exports are verified against this model: after one epoch (58.5 %
+        # validation top-1) the default INT8 file failed verification (87.5 % agreement).
+        return command, None
     if command.startswith("deploykit finetune") or command.startswith("deploykit prune"):
         command = re.sub(r"--epochs \d+", "--epochs 1", command)
         if "--epochs" not in command and "--finetune" in command:
@@ -149,14 +173,14 @@ def test_readme_block_runs(workdir, where, commands):
         "PYTHONPATH": f"{workdir}{os.pathsep}{ROOT}",
         "COLUMNS": "100",
     }
-    script, skipped = ["set -e"], []
+    script, skipped = ["set -e", SERVE], []
     for line in commands:
         command, reason = prepare_line(line)
         if command is None:
             skipped.append(f"{line} ({reason})")
         else:
             script.append(command)
-    if len(script) == 1:
+    if len(script) == 2:
         pytest.skip("; ".join(skipped))
     proc = subprocess.run(
         ["bash", "-c", "\n".join(script)],
