@@ -140,8 +140,10 @@ def terminal(report: LayerReport, k: int, console: Any) -> None:
         if entry.get("accuracy"):
             table = Table(title=f"{backend}: worst {k} layers ({RANKING})")
             for column in ACCURACY_COLUMNS:
-                table.add_column(
-                    column, justify="left" if column in ("node", "op", "fused") else "right"
+                table.add_column(  # fold, never cut: a node name is what the user looks up
+                    column,
+                    justify="left" if column in ("node", "op", "fused") else "right",
+                    overflow="fold",
                 )
             for cells in accuracy_rows(report, backend, k):
                 table.add_row(*cells)
@@ -151,7 +153,11 @@ def terminal(report: LayerReport, k: int, console: Any) -> None:
         if entry.get("latency"):
             table = Table(title=f"{backend}: slowest {k} layers")
             for column in LATENCY_COLUMNS:
-                table.add_column(column, justify="right" if column in ("ms", "share") else "left")
+                table.add_column(
+                    column,
+                    justify="right" if column in ("ms", "share") else "left",
+                    overflow="fold",
+                )
             for cells in latency_rows(report, backend, k):
                 table.add_row(*cells)
             console.print(table)

@@ -97,3 +97,20 @@ def test_runner_option_times_the_file_as_written(cli, user_error, culprit, tmp_p
         "-o", tmp_path,
     )  # fmt: skip
     user_error(bad, "runner option hint: no backend of this run (onnxruntime) reads it")
+
+
+def test_tables_fold_rather_than_cut_at_100_columns(culprit, tmp_path, monkeypatch):
+    """A 100-column terminal shows every node name and figure whole (folded, never `…`)."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("COLUMNS", "100")
+    proc = subprocess.run(
+        [sys.executable, "-m", "deploykit", "layers", str(culprit["int8"]), "--samples", "8",
+         "--runs", "3", "--sensitivity", "2", "-o", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "worst 10 layers" in proc.stdout and "slowest" in proc.stdout
+    assert "…" not in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 100
