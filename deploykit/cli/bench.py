@@ -103,7 +103,7 @@ def bench(
             runner_extra["delegate"] = delegate
         if delegate_path:
             runner_extra["delegate_path"] = str(delegate_path)
-        if delegate:
+        if runner_extra.get("delegate"):  # --delegate or --runner-option delegate=...
             # A delegate that cannot load ends the run (one line, non-zero), never a CPU cell.
             from deploykit.runners.litert import check_delegate
 

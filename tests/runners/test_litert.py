@@ -76,6 +76,9 @@ def test_bench_with_gpu_delegate_says_why_and_exits_non_zero(tflite, cli_process
     # A fresh process, so that anything the runtime prints to stderr counts.
     result = cli_process("bench", tflite.artifact, "--data", "digits", "--delegate", "gpu")
     user_error(result, "no TFLite GPU delegate library", "--delegate-path")
+    # The same through the generic runner option, checked up front as well.
+    result = cli_process("bench", tflite.artifact, "--runner-option", "delegate=gpu")
+    user_error(result, "no TFLite GPU delegate library", "--delegate-path")
 
 
 def test_delegate_path_that_is_not_a_library(tflite, tmp_path):
