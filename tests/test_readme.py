@@ -31,6 +31,7 @@ SKIP = (
     (r"benchmarks/\w+\.py", "a benchmark script (minutes), run by hand"),
     (r"^deploykit compare results\.json --baseline base\.json", "option synopsis, not a command"),
     (r"HEAD:", "needs a Ray cluster (HEAD: its head; tests/fleet/ runs a LocalCluster)"),
+    (r"results-main/", "compares the cluster run above, which needs a Ray cluster"),
 )
 # README placeholders -> files the fixture makes.
 PLACEHOLDERS = {
