@@ -300,7 +300,7 @@ def small_matmuls(model: Any, min_dim: int = 16) -> set[str]:
         if node.input[1] in weights and len(weights[node.input[1]]) == 2:
             trans_b = any(a.name == "transB" and a.i for a in node.attribute)
             k = weights[node.input[1]][1 if trans_b else 0]
-        if rows == 1 or out[-1] == 1 or out[-1] < min_dim or (k is not None and k < min_dim):
+        if rows == 1 or out[-1] < min_dim or (k is not None and k < min_dim):
             small.add(node.name)
     return small
 

@@ -49,7 +49,8 @@ from pathlib import Path
 from typing import Any
 
 from deploykit.errors import InputError
-from deploykit.target_options import OPENVINO_RUNNER, ORT_CPU, REENCODE_MODES
+from deploykit.target_options import REENCODE_MODES
+from deploykit.targets import BACKENDS
 
 OPTION = "reencode"  # RunnerOptions.extra key: a mode, true (the runner's default) or false
 MODES = REENCODE_MODES
@@ -61,8 +62,9 @@ ENCODINGS = {
 # Each CPU runner's mode when the option is not given (what measured fastest on it), as the
 # capability table declares it.
 RUNNER_DEFAULTS = {
-    backend: next(o.default for o in options if o.key == OPTION)
-    for backend, options in (("onnxruntime", ORT_CPU), ("openvino", OPENVINO_RUNNER))
+    b.name: b.option(OPTION).default
+    for b in BACKENDS.values()
+    if any(o.key == OPTION for o in b.options)
 }
 X86 = ("x86_64", "amd64", "i686", "x86")
 # Ops whose output is >= 0 whenever their data inputs are (data inputs: all for
